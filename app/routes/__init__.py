@@ -1,0 +1,1 @@
+"""One router per resource; each route reads the current snapshot and returns its bytes."""

@@ -1,0 +1,36 @@
+"""ISO 4217 currencies."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request, Response
+
+from app.problems import NotFound, responses
+from app.reference import cache
+from app.responses import cached_json
+from app.schemas import CurrencyRead
+
+router = APIRouter(prefix="/currencies", tags=["currencies"])
+
+
+@router.get("", response_model=list[CurrencyRead], responses=responses(503))
+async def list_currencies(request: Request) -> Response:
+    """All ISO 4217 currencies."""
+    collection = cache.snapshot().currencies
+    return cached_json(request, collection.body, collection.etag)
+
+
+@router.get("/{code}", response_model=CurrencyRead, responses=responses(404, 422, 503))
+async def get_currency(
+    request: Request,
+    code: Annotated[
+        str,
+        Path(pattern=r"^[A-Za-z]{3}$", description="Alphabetic code, any case", examples=["VND"]),
+    ],
+) -> Response:
+    """One currency by its alphabetic code."""
+    item = cache.snapshot().currency_by_code.get(code.upper())
+    if item is None:
+        raise NotFound(f"No currency with code {code!r}.")
+    return cached_json(request, item.body, item.etag)

@@ -1,0 +1,36 @@
+"""Typed business thresholds and configuration (amounts in VND)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request, Response
+
+from app.problems import NotFound, responses
+from app.reference import cache
+from app.responses import cached_json
+from app.schemas import SettingRead
+
+router = APIRouter(prefix="/settings", tags=["settings"])
+
+
+@router.get("", response_model=list[SettingRead], responses=responses(503))
+async def list_settings(request: Request) -> Response:
+    """Every business setting with its typed value."""
+    collection = cache.snapshot().settings
+    return cached_json(request, collection.body, collection.etag)
+
+
+@router.get("/{key}", response_model=SettingRead, responses=responses(404, 422, 503))
+async def get_setting(
+    request: Request,
+    key: Annotated[
+        str,
+        Path(pattern=r"^[a-z][a-z0-9_]{0,63}$", examples=["max_order_total_vnd"]),
+    ],
+) -> Response:
+    """One setting by key."""
+    item = cache.snapshot().setting_by_key.get(key)
+    if item is None:
+        raise NotFound(f"No setting with key {key!r}.")
+    return cached_json(request, item.body, item.etag)

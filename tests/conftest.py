@@ -1,0 +1,167 @@
+"""Test setup: a migrated database of the chosen backend, fixed before `app` is imported.
+
+`pytest --db=sqlite` (the default) uses a fresh SQLite file; `pytest --db=postgresql` starts
+a throwaway PostgreSQL server (initdb/pg_ctl, 127.0.0.1, a free port). The app builds its
+engine and cache at import, so REFDATA_DATABASE_URL is set in pytest_configure, before any
+test module is collected.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests import pg
+from tests.support import Database, ServerStatements, SqlWindow, migrate
+
+REPO = Path(__file__).resolve().parent.parent
+APP_ROLE = "refdata_app"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--db",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="database backend the app runs against",
+    )
+
+
+class Backend:
+    """The database the whole session runs against, and how to make more of them."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.tmp = Path(tempfile.mkdtemp(prefix="refdata-test-"))
+        self.server: pg.PostgresServer | None = None
+        self.skip_reason: str | None = None
+        if kind == "postgresql":
+            try:
+                self.server = pg.start_server()
+            except FileNotFoundError as exc:
+                if os.environ.get("CI") == "true":
+                    raise pytest.UsageError(f"CI=true requires PostgreSQL: {exc}") from exc
+                self.skip_reason = f"PostgreSQL not available: {exc}"
+                return
+            self._admin(f"CREATE ROLE {APP_ROLE} LOGIN")
+        self.main = self.new_database()
+
+    def admin(self, sql: str, database: str = "postgres") -> None:
+        """Run one statement as the PostgreSQL superuser."""
+        self._admin(sql, database)
+
+    def _admin(self, sql: str, database: str = "postgres") -> None:
+        assert self.server is not None
+        url = f"postgresql://{pg.SUPERUSER}@127.0.0.1:{self.server.port}/{database}"
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(sql.encode())
+
+    def new_database(self) -> Database:
+        """An empty, unmigrated database the app role owns."""
+        name = "refdata_" + uuid.uuid4().hex[:8]
+        if self.server is None:
+            path = self.tmp / f"{name}.db"
+            return Database("sqlite", f"sqlite:///{path}", None)
+        self._admin(f"CREATE DATABASE {name} OWNER {APP_ROLE}")
+        self._admin("CREATE EXTENSION pg_stat_statements", database=name)
+        return Database(
+            "postgresql",
+            self.server.url(name, APP_ROLE),
+            self.server.url(name, pg.SUPERUSER),
+        )
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.destroy()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+BACKEND: Backend | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global BACKEND  # noqa: PLW0603 -- one backend per session, made before collection
+    if config.option.help:
+        return
+    BACKEND = Backend(config.getoption("--db"))
+    if BACKEND.skip_reason is None:
+        # Set before anything (alembic's env.py included) imports app.config.
+        os.environ["REFDATA_DATABASE_URL"] = BACKEND.main.url
+        migrate(BACKEND.main.url)
+    else:
+        # Still importable (the cache stays cold); every test is skipped below.
+        os.environ["REFDATA_DATABASE_URL"] = f"sqlite:///{BACKEND.tmp / 'unused.db'}"
+    os.environ.setdefault("REFDATA_LOG_LEVEL", "WARNING")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if BACKEND is not None:
+        BACKEND.close()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if BACKEND is not None and BACKEND.skip_reason is not None:
+        for item in items:
+            item.add_marker(pytest.mark.skip(reason=BACKEND.skip_reason))
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    if BACKEND is None:
+        return "database: none"
+    if BACKEND.skip_reason:
+        return f"database: {BACKEND.kind} SKIPPED ({BACKEND.skip_reason})"
+    port = f" on 127.0.0.1:{BACKEND.server.port}" if BACKEND.server else ""
+    return f"database: {BACKEND.kind}{port}"
+
+
+@pytest.fixture(scope="session")
+def backend() -> Backend:
+    assert BACKEND is not None
+    return BACKEND
+
+
+@pytest.fixture(scope="session")
+def database(backend: Backend) -> Database:
+    """The migrated database the imported app is connected to."""
+    return backend.main
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _app_uses_the_test_database(backend: Backend) -> None:
+    # Every count in this suite is meaningless if the app talks to another database.
+    from app.db import engine
+
+    if backend.skip_reason is None:
+        assert engine.url.render_as_string(hide_password=False) == backend.main.url
+
+
+@pytest.fixture
+def blank_database(backend: Backend) -> Database:
+    """A new, empty database (not migrated), for migration and INIT tests."""
+    return backend.new_database()
+
+
+@pytest.fixture
+def sql() -> Iterator[SqlWindow]:
+    """Counts statements and connections the app's engine makes during the test."""
+    from app.db import engine
+
+    with SqlWindow(engine) as window:
+        yield window
+
+
+@pytest.fixture
+def server_statements(database: Database) -> ServerStatements | None:
+    """On PostgreSQL, a server-side statement counter for the app's role; None on SQLite."""
+    if database.admin_url is None:
+        return None
+    counter = ServerStatements(database.admin_url, APP_ROLE)
+    counter.reset()
+    return counter

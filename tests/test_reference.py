@@ -1,0 +1,102 @@
+"""The cache itself: folding for search, loading in one transaction, immutable snapshots."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from app import schemas
+from app.reference import ReferenceCache, Snapshot, cache, fold, parse_setting
+from tests.support import ServerStatements, SqlWindow
+
+
+@pytest.mark.parametrize(
+    ("text", "folded"),
+    [
+        ("Thành phố Hồ Chí Minh", "thanh pho ho chi minh"),
+        ("Đà Nẵng", "da nang"),
+        ("Côte d'Ivoire", "cote d ivoire"),
+        ("  HO--CHI   minh!! ", "ho chi minh"),
+        ("Åland Islands", "aland islands"),
+        ("Xã Văn Lăng", "xa van lang"),
+        ("!!!", ""),
+    ],
+)
+def test_fold_removes_case_accents_and_punctuation(text: str, folded: str) -> None:
+    assert fold(text) == folded
+
+
+@pytest.mark.parametrize(
+    ("value", "value_type", "parsed"),
+    [("42", "int", 42), ("true", "bool", True), ("false", "bool", False), ("VND", "str", "VND")],
+)
+def test_settings_parse_by_type(value: str, value_type: str, parsed: object) -> None:
+    assert parse_setting(value, value_type) == parsed
+
+
+@pytest.mark.parametrize(("value", "value_type"), [("4x", "int"), ("yes", "bool"), ("1", "float")])
+def test_mistyped_settings_are_refused(value: str, value_type: str) -> None:
+    with pytest.raises(ValueError, match=r"."):
+        parse_setting(value, value_type)
+
+
+def test_a_load_reads_each_table_once_on_the_pooled_connection(
+    sql: SqlWindow, server_statements: ServerStatements | None
+) -> None:
+    from app.db import engine
+
+    fresh = ReferenceCache(engine)
+    snapshot = fresh.load()
+    selects = [s for s in sql.statements if s.lstrip().upper().startswith("SELECT")]
+    assert len(selects) == 7  # version + six reference tables
+    assert sql.connects == 0  # INIT's connection is reused
+    assert sql.checkouts == 1
+    assert snapshot.row_counts["vn_ward"] == 3321
+    if server_statements is not None:
+        assert server_statements.count() >= 7  # the server-side counter does see the app
+
+
+def test_snapshots_are_immutable() -> None:
+    snapshot = cache.snapshot()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        snapshot.version = 2  # type: ignore[misc]
+
+
+def test_a_reload_swaps_in_a_new_snapshot_and_readers_keep_theirs() -> None:
+    from app.db import engine
+
+    other = ReferenceCache(engine)
+    held: Snapshot = other.load()
+    other.load()
+    assert other.snapshot() is not held
+    assert held.countries.body == other.snapshot().countries.body  # same data, new object
+
+
+EXAMPLES: list[tuple[type[BaseModel], str]] = [
+    (schemas.CountryRead, "countries"),
+    (schemas.CurrencyRead, "currencies"),
+    (schemas.ProvinceRead, "provinces"),
+    (schemas.SettingRead, "settings"),
+]
+
+
+def example_of(model: type[BaseModel]) -> dict[str, Any]:
+    example: dict[str, Any] = model.model_json_schema()["examples"][0]
+    return example
+
+
+@pytest.mark.parametrize(("model", "collection"), EXAMPLES)
+def test_documented_examples_are_real_records(model: type[BaseModel], collection: str) -> None:
+    records = [item.record for item in getattr(cache.snapshot(), collection).items]
+    assert example_of(model) in records
+
+
+def test_documented_ward_and_subdivision_examples_are_real() -> None:
+    snapshot = cache.snapshot()
+    wards = [item.record for item in snapshot.ward_by_code.values()]
+    assert example_of(schemas.WardRead) in wards
+    subdivisions = [item.record for item in snapshot.subdivisions_by_country["VN"].items]
+    assert example_of(schemas.SubdivisionRead) in subdivisions

@@ -1,0 +1,63 @@
+"""The promise: a warm invoke of any reference route runs no SQL and opens no connection."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.events import SHAPES
+from tests.support import ServerStatements, SqlWindow, invoke
+
+REFERENCE_PATHS = [
+    "/countries",
+    "/countries?q=viet",
+    "/countries/VN",
+    "/countries/vnm",
+    "/countries/704",
+    "/countries/VN/subdivisions",
+    "/currencies",
+    "/currencies/vnd",
+    "/vn/provinces",
+    "/vn/provinces?q=ho%20chi%20minh",
+    "/vn/provinces/79",
+    "/vn/provinces/79/wards",
+    "/vn/provinces/79/wards?q=sai%20gon",
+    "/vn/wards/26740",
+    "/settings",
+    "/settings/max_order_total_vnd",
+    "/health",
+]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _warm() -> None:
+    # The first invoke of an environment is its cold one; these tests are about the rest.
+    invoke(SHAPES["http_v2"]("GET", "/health"))
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+@pytest.mark.parametrize("path", REFERENCE_PATHS)
+def test_warm_invoke_runs_no_sql_and_opens_no_connection(
+    shape: str,
+    path: str,
+    sql: SqlWindow,
+    server_statements: ServerStatements | None,
+) -> None:
+    make_event: Callable[..., dict[str, Any]] = SHAPES[shape]
+    reply = invoke(make_event("GET", path))
+    assert reply.status == 200, reply.body
+    assert reply.json()  # a real body, not an empty answer
+    assert sql.statements == []
+    assert sql.connects == 0
+    assert sql.checkouts == 0
+    if server_statements is not None:
+        assert server_statements.count() == 0
+
+
+def test_errors_on_a_warm_environment_run_no_sql_either(sql: SqlWindow) -> None:
+    for path in ("/countries/XX", "/countries/12345", "/vn/wards/1", "/nope"):
+        assert invoke(SHAPES["http_v2"]("GET", path)).status in (404, 422)
+    assert sql.statements == []
+    assert sql.checkouts == 0
