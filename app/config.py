@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     cache_retry_seconds: Annotated[int, Field(ge=1, le=3600)] = 5
     # Cache-Control max-age on reference responses (browsers, CDNs, API Gateway caches).
     http_max_age_seconds: Annotated[int, Field(ge=0, le=86400)] = 300
+    # Custom-domain base path mapping (e.g. `/v1`), stripped before routing; `/` for none.
+    api_gateway_base_path: str = "/"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("database_url")

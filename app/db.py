@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, MetaData, create_engine
+from sqlalchemy import Engine, MetaData, create_engine, event
 from sqlalchemy.orm import DeclarativeBase
 
 from app.config import Settings, settings
+from app.runtime import count_statement
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -45,3 +46,4 @@ def build_engine(config: Settings) -> Engine:
 
 
 engine = build_engine(settings)
+event.listen(engine, "before_cursor_execute", count_statement)

@@ -9,8 +9,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from app import __version__, problems
+from app.middleware import RequestLog, StagePrefix
 from app.routes import countries, currencies, health, settings, vn
-from app.runtime import CountInvocations
 
 app = FastAPI(
     title="refdata",
@@ -24,4 +24,5 @@ app.include_router(vn.router)
 app.include_router(settings.router)
 app.include_router(health.router)
 problems.install(app)
-app.add_middleware(CountInvocations)
+app.add_middleware(StagePrefix)
+app.add_middleware(RequestLog)  # outermost: it times and logs everything

@@ -90,6 +90,7 @@ def pytest_configure(config: pytest.Config) -> None:
     global BACKEND  # noqa: PLW0603 -- one backend per session, made before collection
     if config.option.help:
         return
+    os.environ.setdefault("REFDATA_LOG_LEVEL", "WARNING")
     BACKEND = Backend(config.getoption("--db"))
     if BACKEND.skip_reason is None:
         # Set before anything (alembic's env.py included) imports app.config.
@@ -98,7 +99,6 @@ def pytest_configure(config: pytest.Config) -> None:
     else:
         # Still importable (the cache stays cold); every test is skipped below.
         os.environ["REFDATA_DATABASE_URL"] = f"sqlite:///{BACKEND.tmp / 'unused.db'}"
-    os.environ.setdefault("REFDATA_LOG_LEVEL", "WARNING")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -63,9 +63,12 @@ class SqlWindow:
         self.checkouts += 1
 
     def __enter__(self) -> SqlWindow:
+        # engine.dispose() swaps in a new pool that keeps these listeners; remove them from
+        # the pool they were added to.
+        self._pool = self.engine.pool
         event.listen(self.engine, "before_cursor_execute", self._on_execute)
-        event.listen(self.engine.pool, "connect", self._on_connect)
-        event.listen(self.engine.pool, "checkout", self._on_checkout)
+        event.listen(self._pool, "connect", self._on_connect)
+        event.listen(self._pool, "checkout", self._on_checkout)
         return self
 
     def __exit__(
@@ -75,8 +78,8 @@ class SqlWindow:
         tb: TracebackType | None,
     ) -> None:
         event.remove(self.engine, "before_cursor_execute", self._on_execute)
-        event.remove(self.engine.pool, "connect", self._on_connect)
-        event.remove(self.engine.pool, "checkout", self._on_checkout)
+        event.remove(self._pool, "connect", self._on_connect)
+        event.remove(self._pool, "checkout", self._on_checkout)
 
     def reset(self) -> None:
         self.statements.clear()

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-
 from alembic import op
 
 revision: str = "a2_reference_seed"

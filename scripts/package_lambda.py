@@ -1,0 +1,345 @@
+"""Build the Lambda package with `serverless package` and check the artifact before it ships.
+
+    python scripts/package_lambda.py [--arch arm64] [--arch x86_64] [--out .serverless-ci]
+
+For each architecture: compile the service's bytecode with the target Python, run
+`serverless package` (no Docker, no AWS account), then check the result:
+
+* cfn-lint passes on the generated CloudFormation template;
+* the zip is at most 20 MB and holds only app/, alembic/, alembic.ini and dependencies;
+* every native library is built for that architecture, every .py has its .pyc for the
+  target Python, and every .pyc is hash-based (zip timestamps cannot make it stale);
+* for the machine's own architecture, with the target Python: the unpacked, read-only tree
+  migrates a fresh SQLite database through the package's own `migrate` handler, imports
+  `app.lambda_handler` without compiling a single file of the tree, and serves `/health`.
+  INIT is timed with and without the .pyc files (median of several fresh processes).
+
+A missing target Python is reported; with CI=true it is an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+TARGET_VERSION = "3.12"
+PYC_TAG = "cpython-312"
+MAX_ZIP_BYTES = 20 * 1024 * 1024
+ELF_MACHINE = {"x86_64": 62, "arm64": 183}  # e_machine: EM_X86_64, EM_AARCH64
+HOST_ARCH = {"x86_64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}.get(platform.machine())
+ALLOWED_SERVICE_FILES = ("app/", "alembic/", "alembic.ini")
+# A fixed date makes pip compile hash-based .pyc (PEP 552), valid whatever the zip's dates.
+SOURCE_DATE_EPOCH = "1767225600"
+
+# Run by the target Python inside the unpacked tree: count modules the import system had to
+# compile from source (importlib's source_to_code), not other compile() calls such as
+# anyio parsing its own source into an AST.
+IMPORT_PROBE = """
+import json, sys, time
+compiled = []
+def audit(event, args):
+    if event == "compile" and isinstance(args[1], str) and args[1].startswith(sys.argv[1]):
+        frame = sys._getframe(1)
+        while frame is not None and frame.f_code.co_name != "source_to_code":
+            frame = frame.f_back
+        if frame is not None:
+            compiled.append(args[1])
+sys.addaudithook(audit)
+started = time.perf_counter()
+import app.lambda_handler
+init_ms = (time.perf_counter() - started) * 1000
+event = {
+    "version": "2.0", "routeKey": "$default", "rawPath": "/health", "rawQueryString": "",
+    "headers": {"host": "package-check.local"}, "isBase64Encoded": False,
+    "requestContext": {"http": {"method": "GET", "path": "/health", "protocol": "HTTP/1.1",
+                                "sourceIp": "127.0.0.1", "userAgent": "package-check"},
+                       "domainName": "package-check.local", "stage": "$default"},
+}
+reply = app.lambda_handler.handler(event, None)
+print(json.dumps({"init_ms": init_ms, "status": reply["statusCode"],
+                  "health": json.loads(reply["body"]), "compiled": compiled}))
+"""
+
+
+class PackageError(Exception):
+    pass
+
+
+def say(message: str) -> None:
+    print(f"[package] {message}", flush=True)
+
+
+def find_target_python() -> str | None:
+    """REFDATA_TARGET_PYTHON, else pyenv's newest 3.12, else python3.12 on PATH."""
+    explicit = os.environ.get("REFDATA_TARGET_PYTHON")
+    if explicit:
+        return explicit
+    pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    found = sorted(
+        glob.glob(str(pyenv_root / "versions" / f"{TARGET_VERSION}.*" / "bin" / "python3"))
+    )
+    candidates = [*reversed(found), shutil.which(f"python{TARGET_VERSION}")]
+    for candidate in candidates:
+        if candidate and _version_of(candidate) == TARGET_VERSION:
+            return candidate
+    return None
+
+
+def _version_of(python: str) -> str | None:
+    try:
+        out = subprocess.run(
+            [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip()
+
+
+def build(arch: str, out: Path, python: str) -> Path:
+    """`serverless package` for one architecture; returns the directory it wrote."""
+    for stale in [*REPO.glob("app/**/__pycache__"), *REPO.glob("alembic/**/__pycache__")]:
+        shutil.rmtree(stale)
+    subprocess.run(
+        [python, "-m", "compileall", "-q", "--invalidation-mode", "checked-hash", "app", "alembic"],
+        cwd=REPO,
+        check=True,
+    )
+    target = out / arch
+    shutil.rmtree(target, ignore_errors=True)
+    env = {
+        **os.environ,
+        "REFDATA_TARGET_PYTHON": python,
+        "SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH,
+        "SLS_TELEMETRY_DISABLED": "1",
+        "SLS_NOTIFICATIONS_MODE": "off",
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+    }
+    command = [
+        str(REPO / "node_modules" / ".bin" / "serverless"),
+        "package",
+        "--stage",
+        "ci",
+        "--region",
+        "eu-west-1",
+        f"--param=architecture={arch}",
+        "--package",
+        str(target),
+    ]
+    say(f"serverless package ({arch}) …")
+    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise PackageError(
+            f"serverless package failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+        )
+    return target
+
+
+def lint_template(directory: Path) -> None:
+    template = directory / "cloudformation-template-update-stack.json"
+    cfn_lint = Path(sys.executable).parent / "cfn-lint"
+    # W3005: the framework's own HTTP API route both Refs its integration and DependsOn it;
+    # redundant, harmless, and not ours to change.
+    result = subprocess.run(
+        [str(cfn_lint), "--ignore-checks", "W3005", "--", str(template)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise PackageError(f"cfn-lint found problems:\n{result.stdout}{result.stderr}")
+    say(f"cfn-lint: {template.name} clean")
+
+
+def check_zip(directory: Path, arch: str) -> Path:
+    artifact = directory / "refdata.zip"
+    size = artifact.stat().st_size
+    if size > MAX_ZIP_BYTES:
+        raise PackageError(f"{artifact} is {size / 1e6:.1f} MB, over the 20 MB budget")
+    with zipfile.ZipFile(artifact) as archive:
+        names = archive.namelist()
+        sources = {n for n in names if n.endswith(".py")}
+        pycs = {n for n in names if n.endswith(".pyc")}
+        missing = [
+            n
+            for n in sources
+            if f"{n.rsplit('/', 1)[0] + '/' if '/' in n else ''}__pycache__/"
+            f"{n.rsplit('/', 1)[-1][:-3]}.{PYC_TAG}.pyc" not in pycs
+        ]
+        timestamp_based = [
+            n for n in pycs if int.from_bytes(archive.read(n)[4:8], "little") & 1 == 0
+        ]
+        wrong_arch = [
+            n
+            for n in names
+            if (n.endswith(".so") or ".so." in n)
+            and int.from_bytes(archive.read(n)[18:20], "little") != ELF_MACHINE[arch]
+        ]
+        service_dirs = {"app", "alembic", "alembic.ini"}
+        tops = {n.split("/")[0] for n in names}
+        own_code = [n for n in names if n.startswith(ALLOWED_SERVICE_FILES)]
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} .py without a {PYC_TAG}.pyc, e.g. {sorted(missing)[:3]}")
+    if timestamp_based:
+        problems.append(f"{len(timestamp_based)} timestamp-based .pyc, e.g. {timestamp_based[:3]}")
+    if wrong_arch:
+        problems.append(f"native libraries not built for {arch}: {wrong_arch[:3]}")
+    for forbidden in ("tests", "scripts", "node_modules", "docker", ".venv", "README.md"):
+        if forbidden in tops:
+            problems.append(f"{forbidden} must not be in the package")
+    if not service_dirs <= tops or not any(n.startswith("app/lambda_handler") for n in own_code):
+        problems.append("app/, alembic/ or alembic.ini missing from the package")
+    if problems:
+        raise PackageError(f"{artifact}: " + "; ".join(problems))
+    say(
+        f"{arch}: {size / 1e6:.1f} MB, {len(names)} files, {len(pycs)} .pyc (hash-based), "
+        f"native code for {arch}"
+    )
+    return artifact
+
+
+def _median_init(
+    python: str, tree: Path, database_url: str, runs: int
+) -> tuple[float, dict[str, object]]:
+    timings, last = [], {}
+    for _ in range(runs):
+        last = _probe(python, tree, database_url)
+        timings.append(float(str(last["init_ms"])))
+    return statistics.median(timings), last
+
+
+def _probe(python: str, tree: Path, database_url: str) -> dict[str, object]:
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": str(tree),
+        "PYTHONNOUSERSITE": "1",
+        "REFDATA_DATABASE_URL": database_url,
+        "REFDATA_LOG_LEVEL": "WARNING",
+        "AWS_LAMBDA_FUNCTION_NAME": "refdata-api",
+    }
+    result = subprocess.run(
+        # -B: never write bytecode, as on Lambda's read-only /var/task (root ignores chmod).
+        [
+            python,
+            "-I",
+            "-B",
+            "-c",
+            f"import sys; sys.path.insert(0, {str(tree)!r})\n" + IMPORT_PROBE,
+            str(tree),
+        ],
+        cwd=tree,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise PackageError(f"importing the package failed:\n{result.stderr[-4000:]}")
+    loaded: dict[str, object] = json.loads(result.stdout.strip().splitlines()[-1])
+    return loaded
+
+
+def _read_only(tree: Path) -> None:
+    for path in [tree, *tree.rglob("*")]:
+        mode = path.stat().st_mode
+        path.chmod(mode & ~0o222)
+
+
+def run_package(artifact: Path, python: str, runs: int) -> dict[str, float]:
+    """Unpack, migrate with the package's own handler, import and invoke; time INIT."""
+    with tempfile.TemporaryDirectory(prefix="refdata-package-") as scratch:
+        root = Path(scratch)
+        tree = root / "task"
+        with zipfile.ZipFile(artifact) as archive:
+            archive.extractall(tree)
+        bare = root / "task-without-pyc"
+        shutil.copytree(tree, bare, ignore=shutil.ignore_patterns("__pycache__"))
+        _read_only(tree)
+        _read_only(bare)
+        database_url = f"sqlite:///{root / 'refdata.db'}"
+        migrate = subprocess.run(
+            [
+                python,
+                "-I",
+                "-B",
+                "-c",
+                f"import sys, json; sys.path.insert(0, {str(tree)!r})\n"
+                "from app.migrate import handler; print(json.dumps(handler({}, None)))",
+            ],
+            cwd=tree,
+            env={"PATH": os.environ.get("PATH", ""), "REFDATA_DATABASE_URL": database_url},
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        if migrate.returncode != 0:
+            raise PackageError(f"the package's migrate handler failed:\n{migrate.stderr[-4000:]}")
+        say(f"migrate handler: {migrate.stdout.strip().splitlines()[-1]}")
+        with_pyc, probe = _median_init(python, tree, database_url, runs)
+        if probe["status"] != 200:
+            raise PackageError(f"/health answered {probe['status']}: {probe['health']}")
+        compiled = probe["compiled"]
+        if compiled:
+            raise PackageError(f"INIT compiled files from source: {compiled}")
+        without_pyc, bare_probe = _median_init(python, bare, database_url, runs)
+        if not bare_probe["compiled"]:
+            raise PackageError("the compile probe saw nothing even without .pyc; it is broken")
+        say(
+            f"INIT (import app.lambda_handler, median of {runs}) with .pyc {with_pyc:.0f} ms, "
+            f"without {without_pyc:.0f} ms; /health 200, 0 files compiled"
+        )
+        return {"init_with_pyc_ms": with_pyc, "init_without_pyc_ms": without_pyc}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--arch", action="append", choices=sorted(ELF_MACHINE))
+    parser.add_argument("--out", type=Path, default=REPO / ".serverless-ci")
+    parser.add_argument("--runs", type=int, default=5, help="fresh processes per INIT timing")
+    args = parser.parse_args(argv)
+    arches: list[str] = args.arch or sorted({"arm64", HOST_ARCH or "arm64"})
+
+    python = find_target_python()
+    if python is None:
+        message = f"no Python {TARGET_VERSION} found (set REFDATA_TARGET_PYTHON)"
+        if os.environ.get("CI") == "true":
+            print(f"[package] ERROR: {message}", file=sys.stderr)
+            return 1
+        say(f"NOT CHECKED: {message}; the Lambda package was not built")
+        return 0
+    say(f"target Python: {python}")
+    try:
+        for arch in arches:
+            directory = build(arch, args.out, python)
+            lint_template(directory)
+            artifact = check_zip(directory, arch)
+            if arch == HOST_ARCH:
+                run_package(artifact, python, args.runs)
+            else:
+                host = platform.machine()
+                say(f"{arch}: not importable on this {host} machine; checked statically")
+    except PackageError as error:
+        print(f"[package] FAILED: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
