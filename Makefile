@@ -4,7 +4,7 @@ DATA_PYTHON ?= python3.12
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint typecheck test-sqlite test-postgres package lambda offline migrate data clean
+.PHONY: run test lint typecheck test-sqlite test-postgres package lambda offline migrate data docs-screenshot clean
 
 $(BIN)/activate: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,7 @@ run: $(BIN)/activate
 	$(BIN)/uvicorn app.main:app --host 127.0.0.1 --port 8000
 
 ## Lint, types, the whole suite on SQLite and on a throwaway PostgreSQL, and the Lambda package gate.
-test: lint typecheck test-sqlite test-postgres package
+test: lint typecheck package test-sqlite test-postgres
 
 lint: $(BIN)/activate
 	$(BIN)/ruff check .
@@ -50,6 +50,10 @@ offline: $(BIN)/activate node_modules/.package-lock.json
 	$(BIN)/alembic upgrade head
 	PATH="$(CURDIR)/$(BIN):$$PATH" SLS_TELEMETRY_DISABLED=1 npx serverless offline --stage local \
 		--param="runtime=python3.11" --param="databaseUrl=sqlite:///$(CURDIR)/refdata.db"
+
+## Regenerate docs/docs-screenshot.png (the README's picture of /docs) in headless Chromium.
+docs-screenshot: $(BIN)/activate
+	$(BIN)/python -m tests.browser --screenshot docs/docs-screenshot.png
 
 ## Apply migrations to $$REFDATA_DATABASE_URL (default: ./refdata.db).
 migrate: $(BIN)/activate

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "REFDATA_"
-_SECRET_FIELDS = frozenset({"database_url"})
 
 
 class ConfigError(RuntimeError):
@@ -26,12 +25,25 @@ class Settings(BaseSettings):
     db_pool_pre_ping: bool = True
     db_pool_recycle_seconds: Annotated[int, Field(ge=-1)] = 3600
     db_connect_timeout_seconds: Annotated[int, Field(ge=1, le=60)] = 3
-    # A cold cache (database unreachable) tries to load again after this long.
-    cache_retry_seconds: Annotated[int, Field(ge=1, le=3600)] = 5
+    # Reference data is revalidated (one version query) when older than this; 0: never.
+    cache_ttl_seconds: Annotated[int, Field(ge=0, le=86400)] = 300
+    # On database errors the last good snapshot is served this long past its TTL, then 503.
+    cache_max_stale_seconds: Annotated[int, Field(ge=0, le=7 * 86400)] = 3600
+    # Back-off after a failed load or revalidation: this many seconds, doubling, up to max.
+    cache_retry_seconds: Annotated[int, Field(ge=1, le=3600)] = 2
+    cache_retry_max_seconds: Annotated[int, Field(ge=1, le=3600)] = 60
     # Cache-Control max-age on reference responses (browsers, CDNs, API Gateway caches).
     http_max_age_seconds: Annotated[int, Field(ge=0, le=86400)] = 300
     # Custom-domain base path mapping (e.g. `/v1`), stripped before routing; `/` for none.
     api_gateway_base_path: str = "/"
+    # Enables the admin API (bearer token). Unset: the /admin routes do not exist.
+    admin_api_key: SecretStr | None = Field(default=None, min_length=16)
+    # PostgreSQL aborts a statement after this long (503 to the client); 0: no limit.
+    db_statement_timeout_ms: Annotated[int, Field(ge=0, le=600_000)] = 5000
+    # Request bodies larger than this are refused with 413 before they are read.
+    max_body_bytes: Annotated[int, Field(ge=1024, le=6 * 1024 * 1024)] = 65536
+    # Browser origins allowed by CORS, comma-separated; empty (the default): CORS closed.
+    cors_origins: Annotated[list[str], NoDecode] = []
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("database_url")
@@ -46,6 +58,19 @@ class Settings(BaseSettings):
             return SecretStr(f"postgresql+psycopg://{rest}")
         if scheme not in ("sqlite", "sqlite+pysqlite", "postgresql+psycopg"):
             raise ValueError("must use sqlite:// or postgresql+psycopg://")
+        return value
+
+    @field_validator("admin_api_key", mode="before")
+    @classmethod
+    def _empty_key_means_none(cls, value: object) -> object:
+        # Deploy tooling passes an empty string for "no key"; that disables the admin API.
+        return None if value == "" else value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
 
     @property

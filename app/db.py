@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
+from typing import Annotated, Any
 
+from fastapi import Depends
 from sqlalchemy import Engine, MetaData, create_engine, event
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from app.config import Settings, settings
 from app.runtime import count_statement
@@ -35,6 +37,9 @@ def build_engine(config: Settings) -> Engine:
             "connect_timeout": config.db_connect_timeout_seconds,
             "application_name": "refdata",
         }
+        if config.db_statement_timeout_ms:
+            # A hung query becomes an error (503) instead of a Lambda timeout.
+            connect_args["options"] = f"-c statement_timeout={config.db_statement_timeout_ms}"
     return create_engine(
         url,
         pool_size=config.db_pool_size,
@@ -47,3 +52,21 @@ def build_engine(config: Settings) -> Engine:
 
 engine = build_engine(settings)
 event.listen(engine, "before_cursor_execute", count_statement)
+
+# expire_on_commit=False: handlers return the objects they wrote after the commit.
+SessionLocal = sessionmaker(engine, expire_on_commit=False)
+
+
+def get_session() -> Iterator[Session]:
+    """The one place that commits: on success after the handler, rollback on any error."""
+    with SessionLocal() as session:
+        try:
+            yield session
+        except BaseException:
+            session.rollback()
+            raise
+        session.commit()
+
+
+# scope="function": commit before the response is sent, so a failed commit is the response.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]

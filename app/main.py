@@ -7,22 +7,74 @@ snapshot are all built by the imports below, once per execution environment.
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from app import __version__, problems
-from app.middleware import RequestLog, StagePrefix
-from app.routes import countries, currencies, health, settings, vn
+from app.config import settings as config
+from app.middleware import BodyLimit, RequestLog, StagePrefix
+from app.routes import countries, currencies, docs, health, orders, settings, vn
+
+DESCRIPTION = f"""\
+Every reference table is read once per execution environment into an immutable snapshot
+held in memory, with its JSON already encoded: a lookup runs no SQL.
+
+* **Caching.** Reference responses carry a strong `ETag` and
+  `Cache-Control: public, max-age={config.http_max_age_seconds}`; a request with
+  `If-None-Match` and the current tag gets `304 Not Modified`.
+* **Search.** `q` on list routes matches names ignoring case, accents and punctuation:
+  `ho chi minh` finds Thành phố Hồ Chí Minh.
+* **Errors** are `application/problem+json` (RFC 9457) with a stable `type` to switch on:
+  `urn:refdata:problem:not-found` (404), `…:validation-error` (422),
+  `…:reference-data-unavailable` (503, with `Retry-After`).
+"""
+
+# One entry per router tag, in the order /docs shows them.
+TAGS = [
+    {"name": "countries", "description": "ISO 3166-1 countries and their ISO 3166-2 subdivisions."},
+    {"name": "currencies", "description": "ISO 4217 currencies."},
+    {
+        "name": "vietnam",
+        "description": "Vietnam's 34 provinces and 3,321 wards after the 2025 reform.",
+    },
+    {"name": "settings", "description": "Typed business thresholds; amounts in VND."},
+    {"name": "orders", "description": "Quote, place and read orders, priced from the settings."},
+    {"name": "health", "description": "The state of this execution environment's cache."},
+]
+if config.admin_api_key is not None:  # the admin router is mounted only then (below)
+    TAGS.append({"name": "admin", "description": "Change settings and refresh the cache."})
 
 app = FastAPI(
     title="refdata",
     version=__version__,
     summary="Reference data served from memory: countries, currencies, subdivisions, "
     "Vietnam's provinces and wards, business thresholds.",
+    description=DESCRIPTION,
+    openapi_tags=TAGS,
+    # /docs and /redoc come from app.routes.docs, with their assets served from here.
+    docs_url=None,
+    redoc_url=None,
 )
 app.include_router(countries.router)
 app.include_router(currencies.router)
 app.include_router(vn.router)
 app.include_router(settings.router)
 app.include_router(health.router)
+app.include_router(orders.router)
+app.include_router(docs.router)
+if config.admin_api_key is not None:
+    from app.routes import admin  # only imported where it can be used
+
+    app.include_router(admin.router)
 problems.install(app)
 app.add_middleware(StagePrefix)
+if config.cors_origins:  # closed unless origins are configured
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=config.cors_origins,
+        allow_methods=["GET", "POST", "PUT"],
+        allow_headers=["Authorization", "Content-Type", "If-None-Match", "Idempotency-Key"],
+        expose_headers=["ETag", "Location", "Retry-After", "Server-Timing"],
+        max_age=600,
+    )
+app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
 app.add_middleware(RequestLog)  # outermost: it times and logs everything

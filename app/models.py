@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Integer, String
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Uuid,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base
@@ -89,3 +102,37 @@ class ReferenceVersion(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     version: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Order(Base):
+    """A placed order as it was accepted and priced; never updated.
+
+    The table is `customer_order` because ORDER is a reserved word in SQL. Lines are one JSON
+    array on the row, so an order is written by a single INSERT on every backend.
+    """
+
+    __tablename__ = "customer_order"
+    __table_args__ = (
+        CheckConstraint("item_count >= 1", name="item_count_positive"),
+        CheckConstraint("weight_grams >= 1", name="weight_positive"),
+        CheckConstraint("subtotal_vnd >= 0", name="subtotal_not_negative"),
+        CheckConstraint("shipping_fee_vnd >= 0", name="shipping_fee_not_negative"),
+        CheckConstraint("total_vnd = subtotal_vnd + shipping_fee_vnd", name="total_adds_up"),
+        Index("ix_customer_order_created_at_id", "created_at", "id"),  # newest-first pages
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # UNIQUE, so a retried or concurrent request with the same key can never add a second row.
+    idempotency_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    reference_version: Mapped[int] = mapped_column(Integer)
+    province_code: Mapped[int] = mapped_column(Integer)
+    ward_code: Mapped[int] = mapped_column(Integer)
+    street: Mapped[str] = mapped_column(String(200))
+    lines: Mapped[list[dict[str, Any]]] = mapped_column(JSON().with_variant(JSONB(), "postgresql"))
+    item_count: Mapped[int] = mapped_column(Integer)
+    weight_grams: Mapped[int] = mapped_column(Integer)
+    subtotal_vnd: Mapped[int] = mapped_column(BigInteger)
+    shipping_fee_vnd: Mapped[int] = mapped_column(BigInteger)
+    total_vnd: Mapped[int] = mapped_column(BigInteger)

@@ -8,6 +8,7 @@ from typing import Any, cast
 import orjson
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.logs import logger
@@ -24,6 +25,7 @@ class Problem(Exception):
     status = 400
     kind = "bad-request"
     title = "Bad request"
+    headers: Mapping[str, str] | None = None
 
     def __init__(self, detail: str, *, errors: list[dict[str, Any]] | None = None) -> None:
         super().__init__(detail)
@@ -77,6 +79,7 @@ def problem(
 _STATUS_KINDS = {
     404: ("not-found", "Not found"),
     405: ("method-not-allowed", "Method not allowed"),
+    413: ("payload-too-large", "Payload too large"),
 }
 
 
@@ -91,6 +94,7 @@ async def _problem(request: Request, exc: Exception) -> Response:
         kind=error.kind,
         title=error.title,
         detail=error.detail,
+        headers=error.headers,
         errors=error.errors,
     )
 
@@ -132,6 +136,47 @@ async def _cache_unavailable(request: Request, exc: Exception) -> Response:
     )
 
 
+async def _database_unavailable(request: Request, exc: Exception) -> Response:
+    # Unreachable, restarting, or a statement timeout. The class name is logged; the
+    # message (it may hold SQL or a host name) is not.
+    logger.error("database error", extra={"path": request.url.path, "error": type(exc).__name__})
+    return problem(
+        request,
+        503,
+        kind="database-unavailable",
+        title="Database unavailable",
+        detail="The database could not complete the request; retry shortly.",
+        headers={"Retry-After": "2"},
+    )
+
+
+def _is_check_violation(error: IntegrityError) -> bool:
+    # PostgreSQL's SQLSTATE check_violation; SQLite's extended code SQLITE_CONSTRAINT_CHECK.
+    orig = error.orig
+    return getattr(orig, "sqlstate", None) == "23514" or (
+        getattr(orig, "sqlite_errorcode", None) == 275
+    )
+
+
+async def _integrity_error(request: Request, exc: Exception) -> Response:
+    # A CHECK refuses the values themselves (422); UNIQUE, foreign keys and NOT NULL refuse
+    # them against the stored state (409). The constraint is logged, not sent.
+    error = cast(IntegrityError, exc)
+    check = _is_check_violation(error)
+    logger.warning(
+        "constraint violated", extra={"path": request.url.path, "error": type(error.orig).__name__}
+    )
+    return problem(
+        request,
+        422 if check else 409,
+        kind="constraint-violation" if check else "conflict",
+        title="Constraint violation" if check else "Conflict",
+        detail="The values break a rule of the database."
+        if check
+        else "The request conflicts with stored data.",
+    )
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     # The traceback goes to the log for operators; the client learns only that it failed.
     logger.exception("unhandled error", extra={"path": request.url.path})
@@ -149,21 +194,117 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(CacheUnavailable, _cache_unavailable)
+    app.add_exception_handler(OperationalError, _database_unavailable)
+    app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(Exception, _unexpected)
+    _document_problems(app)
+
+
+def _document_problems(app: FastAPI) -> None:
+    """Put ProblemDetail into the OpenAPI components that `responses()` points at."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = generate()  # also cached in app.openapi_schema, which this completes
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        problem_schema = ProblemDetail.model_json_schema(ref_template=_REF_TEMPLATE)
+        schemas.update(problem_schema.pop("$defs", {}))
+        schemas["ProblemDetail"] = problem_schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented extension point
+
+
+_REF_TEMPLATE = "#/components/schemas/{model}"
+
+
+def _example(status: int, kind: str, title: str, detail: str, instance: str) -> dict[str, Any]:
+    return {
+        "type": _TYPE_PREFIX + kind,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+    }
+
+
+_NOT_AN_INTEGER = "Input should be a valid integer, unable to parse string as an integer"
+
+# The problem responses routes declare: status → (description, example body).
+_DECLARED: dict[int, tuple[str, dict[str, Any]]] = {
+    401: (
+        "No bearer token",
+        _example(
+            401,
+            "unauthorized",
+            "Authentication required",
+            "Send the admin key as 'Authorization: Bearer <key>'.",
+            "/admin/cache/refresh",
+        ),
+    ),
+    403: (
+        "Wrong key",
+        _example(
+            403, "forbidden", "Forbidden", "That key is not the admin key.", "/admin/cache/refresh"
+        ),
+    ),
+    404: (
+        "Unknown code",
+        _example(404, "not-found", "Not found", "No country with code 'XX'.", "/countries/XX"),
+    ),
+    409: (
+        "Conflicts with stored data (e.g. an Idempotency-Key reused with another body)",
+        _example(
+            409,
+            "idempotency-key-reused",
+            "Idempotency key reused",
+            "This Idempotency-Key was already used with a different request body.",
+            "/orders",
+        ),
+    ),
+    422: (
+        "Malformed input",
+        {
+            **_example(
+                422,
+                "validation-error",
+                "Invalid request",
+                f"path.code: {_NOT_AN_INTEGER}",
+                "/vn/provinces/abc",
+            ),
+            "errors": [{"loc": ["path", "code"], "msg": _NOT_AN_INTEGER}],
+        },
+    ),
+    503: (
+        "Reference data not loaded yet (see Retry-After)",
+        _example(
+            503,
+            "reference-data-unavailable",
+            "Reference data unavailable",
+            "Reference data is not loaded yet; retry shortly.",
+            "/countries",
+        ),
+    ),
+}
 
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI declarations of the problem responses a route can give."""
-    descriptions = {
-        404: "Unknown code",
-        422: "Malformed input",
-        503: "Reference data not loaded yet (see Retry-After)",
-    }
+    """OpenAPI declarations of the problem responses a route can give.
+
+    Under application/problem+json only: a `model` would also declare application/json,
+    which these responses never are. `install` adds the ProblemDetail schema they point at.
+    """
     return {
         status: {
-            "model": ProblemDetail,
-            "description": descriptions[status],
-            "content": {MEDIA_TYPE: {}},
+            "description": _DECLARED[status][0],
+            "content": {
+                MEDIA_TYPE: {
+                    "schema": {"$ref": _REF_TEMPLATE.format(model="ProblemDetail")},
+                    "example": _DECLARED[status][1],
+                }
+            },
         }
         for status in statuses
     }

@@ -8,6 +8,7 @@ swaps a single attribute, so nobody sees half of an update.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import threading
 import time
@@ -15,8 +16,10 @@ import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
+import anyio.to_thread
 import orjson
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -33,6 +36,7 @@ from app.models import (
     VnProvince,
     VnWard,
 )
+from app.runtime import note
 
 SettingValue = int | str | bool
 
@@ -218,7 +222,7 @@ def read_snapshot(conn: Connection) -> Snapshot:
 
 
 class CacheUnavailable(RuntimeError):
-    """No snapshot has been loaded yet (the database was unreachable); try again later."""
+    """No snapshot can be served: never loaded, or too stale to serve; try again later."""
 
     def __init__(self, reason: str, retry_after: int) -> None:
         super().__init__(reason)
@@ -226,22 +230,52 @@ class CacheUnavailable(RuntimeError):
         self.retry_after = retry_after
 
 
+class Outcome(StrEnum):
+    """What the cache did for one request (logged, and counted as metrics)."""
+
+    HIT = "hit"  # fresh snapshot, no SQL
+    REVALIDATED = "revalidated"  # TTL passed; version unchanged; clock restarted (1 SELECT)
+    RELOADED = "reloaded"  # TTL passed; version changed; everything read again
+    LOADED = "loaded"  # a cold cache loaded its first snapshot
+    STALE = "stale"  # revalidation failed; last good snapshot served (stale-if-error)
+    UNAVAILABLE = "unavailable"  # nothing servable: 503
+
+
+@dataclass(frozen=True, slots=True)
+class Freshness:
+    """Cache timing policy, from settings."""
+
+    ttl_seconds: float = 300  # 0: never revalidate
+    max_stale_seconds: float = 3600  # how long past its TTL a snapshot may be served on errors
+    retry_seconds: float = 2  # first back-off after a failed attempt; doubles each time
+    retry_max_seconds: float = 60
+
+
 class ReferenceCache:
-    """Holds the current Snapshot of one execution environment."""
+    """Holds the current Snapshot of one execution environment and keeps it fresh.
+
+    Within the TTL a read is a pointer load. Past it, one caller (single-flight) asks the
+    database for the reference version; the snapshot is reloaded only if it changed. Other
+    callers keep the current snapshot meanwhile. A failed attempt keeps the last good
+    snapshot (stale-if-error, up to max_stale past the TTL) and backs off exponentially.
+    """
 
     def __init__(
         self,
         engine: Engine,
-        retry_seconds: int = 5,
+        policy: Freshness | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._engine = engine
-        self._retry_seconds = retry_seconds
+        self.policy = policy or Freshness()
         self._clock = clock
         self._current: Snapshot | None = None
+        self._verified_at = 0.0  # clock() of the last successful load or revalidation
         self._lock = threading.Lock()
+        self._failures = 0
         self._next_attempt = 0.0
         self.last_error: str | None = None
+        self.counters = {"loads": 0, "revalidations": 0, "reloads": 0, "failures": 0, "stale": 0}
 
     @property
     def current(self) -> Snapshot | None:
@@ -262,44 +296,140 @@ class ReferenceCache:
                     # so every table is read from the same state of the file.
                     conn.exec_driver_sql("BEGIN")
                 snapshot = read_snapshot(conn)
-        self._current = snapshot
-        self.last_error = None
+        self._swap(snapshot)
         logger.info(
             "reference cache loaded",
             extra={"version": snapshot.version, "load_ms": round(snapshot.load_ms, 1)},
         )
         return snapshot
 
-    def try_load(self) -> Snapshot | None:
-        """Load, or record why not; never raises for a database or data problem."""
+    def _swap(self, snapshot: Snapshot) -> None:
+        self._current = snapshot
+        self._verified_at = self._clock()
+        self._failures = 0
+        self._next_attempt = 0.0
+        self.last_error = None
+
+    def current_version(self) -> int:
+        """The database's reference version: the one cheap question a revalidation asks."""
+        with self._engine.connect() as conn:
+            version: int = conn.execute(
+                select(ReferenceVersion.version).where(ReferenceVersion.id == 1)
+            ).scalar_one()
+        return version
+
+    def refresh(self) -> Outcome:
+        """Load a cold cache, or revalidate a warm one. Records, never raises, a failure."""
+        current = self._current
         try:
-            return self.load()
+            if current is None:
+                self.load()
+                self.counters["loads"] += 1
+                return Outcome.LOADED
+            self.counters["revalidations"] += 1
+            if self.current_version() == current.version:
+                self._verified_at = self._clock()
+                self._failures = 0
+                self.last_error = None
+                return Outcome.REVALIDATED
+            self.load()
+            self.counters["reloads"] += 1
+            return Outcome.RELOADED
         except (SQLAlchemyError, SnapshotError) as exc:
-            # The class name says what went wrong without echoing SQL or a password.
-            self.last_error = f"{type(exc).__name__}: reference data could not be loaded"
-            logger.error("reference cache load failed", extra={"error": type(exc).__name__})
+            self._failed(exc)
+            return Outcome.UNAVAILABLE if current is None else Outcome.STALE
+
+    def try_load(self) -> Snapshot | None:
+        """INIT and SnapStart restore: load now, or record why not (never raises)."""
+        try:
+            snapshot = self.load()
+        except (SQLAlchemyError, SnapshotError) as exc:
+            self._failed(exc)
             return None
-        finally:
-            self._next_attempt = self._clock() + self._retry_seconds
+        self.counters["loads"] += 1
+        return snapshot
+
+    def _failed(self, exc: Exception) -> None:
+        # The class name says what went wrong without echoing SQL or a password.
+        self.counters["failures"] += 1
+        self._failures += 1
+        delay = min(
+            self.policy.retry_seconds * 2 ** (self._failures - 1), self.policy.retry_max_seconds
+        )
+        self._next_attempt = self._clock() + delay
+        self.last_error = f"{type(exc).__name__}: reference data could not be loaded"
+        logger.error(
+            "reference cache refresh failed",
+            extra={"error": type(exc).__name__, "attempt": self._failures, "retry_in_s": delay},
+        )
+
+    def invalidate(self) -> None:
+        """Make the next read revalidate (after an admin write in this environment)."""
+        self._verified_at = float("-inf")
+
+    def _expired(self, now: float) -> bool:
+        ttl = self.policy.ttl_seconds
+        return self._current is None or (ttl > 0 and now - self._verified_at >= ttl)
+
+    def stale_seconds(self, now: float | None = None) -> float | None:
+        """How far past its TTL the current snapshot is, or None while it is fresh."""
+        now = self._clock() if now is None else now
+        if self._current is None or not self._expired(now):
+            return None
+        return max(0.0, now - self._verified_at - self.policy.ttl_seconds)
 
     def snapshot(self) -> Snapshot:
-        """The current snapshot; a cold cache tries to load, at most once per retry period."""
-        current = self._current
-        if current is not None:
-            return current
-        # Only one caller retries; the others answer 503 at once instead of queueing.
-        if self._clock() >= self._next_attempt and self._lock.acquire(blocking=False):
+        """The snapshot to serve; may refresh inline (sync routes, health, SnapStart)."""
+        now = self._clock()
+        if not self._expired(now):
+            return self._serve(Outcome.HIT)
+        if now >= self._next_attempt and self._lock.acquire(blocking=False):
             try:
-                if self._current is None and self._clock() >= self._next_attempt:
-                    loaded = self.try_load()
-                    if loaded is not None:
-                        return loaded
+                return self._serve(self.refresh())
             finally:
                 self._lock.release()
-        if self._current is not None:
-            return self._current
-        raise CacheUnavailable(self.last_error or "reference data is loading", self._retry_seconds)
+        return self._serve_expired()
+
+    async def asnapshot(self) -> Snapshot:
+        """The snapshot to serve from an async route: a refresh runs in a worker thread,
+        so the event loop (other requests under uvicorn) never waits for the database."""
+        now = self._clock()
+        if not self._expired(now):
+            return self._serve(Outcome.HIT)
+        if now >= self._next_attempt and self._lock.acquire(blocking=False):
+            try:
+                outcome = await anyio.to_thread.run_sync(self.refresh)
+            finally:
+                self._lock.release()
+            return self._serve(outcome)
+        return self._serve_expired()
+
+    def _serve_expired(self) -> Snapshot:
+        # Someone else is refreshing, or we are backing off after a failure.
+        if self._current is not None and self._failures == 0:
+            return self._serve(Outcome.HIT)  # in flight elsewhere: serve without waiting
+        return self._serve(Outcome.STALE if self._current is not None else Outcome.UNAVAILABLE)
+
+    def _serve(self, outcome: Outcome) -> Snapshot:
+        current = self._current
+        stale = self.stale_seconds() if outcome is Outcome.STALE else None
+        if current is None or (stale is not None and stale > self.policy.max_stale_seconds):
+            retry_after = max(1, math.ceil(self._next_attempt - self._clock()))
+            note(Outcome.UNAVAILABLE, None)
+            raise CacheUnavailable(self.last_error or "reference data is loading", retry_after)
+        if outcome is Outcome.STALE:
+            self.counters["stale"] += 1
+        note(outcome, stale)
+        return current
 
 
-cache = ReferenceCache(engine, settings.cache_retry_seconds)
+cache = ReferenceCache(
+    engine,
+    Freshness(
+        ttl_seconds=settings.cache_ttl_seconds,
+        max_stale_seconds=settings.cache_max_stale_seconds,
+        retry_seconds=settings.cache_retry_seconds,
+        retry_max_seconds=settings.cache_retry_max_seconds,
+    ),
+)
 cache.try_load()

@@ -1,18 +1,19 @@
-"""Facts about this execution environment: requests served, cold start, SQL per request."""
+"""Facts about this execution environment and the request it is serving.
+
+Cold start, invocation count, and per-request stats (SQL statements, cache outcome) that
+the request log line reports.
+"""
 
 from __future__ import annotations
 
 import os
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 # Provisioned concurrency and SnapStart environments are initialised ahead of traffic:
 # their first request is not a cold start for the caller.
 _ON_DEMAND = os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand") == "on-demand"
-
-# One mutable counter per request. Worker threads of sync routes run in a copy of the
-# request's context, so they see (and increment) the same list.
-_statements: ContextVar[list[int] | None] = ContextVar("statements", default=None)
 
 
 class Environment:
@@ -24,14 +25,34 @@ class Environment:
         return _ON_DEMAND and cls.invocations == 1
 
 
+@dataclass(slots=True)
+class RequestStats:
+    statements: int = 0
+    cache_outcome: str | None = None
+    stale_seconds: float | None = None
+
+
+# One mutable record per request. Worker threads of sync routes run in a copy of the
+# request's context, so they see (and update) the same object.
+_current: ContextVar[RequestStats | None] = ContextVar("request_stats", default=None)
+
+
+def start_request() -> RequestStats:
+    stats = RequestStats()
+    _current.set(stats)
+    return stats
+
+
 def count_statement(*_: Any) -> None:
     """SQLAlchemy before_cursor_execute listener: one more statement for this request."""
-    counter = _statements.get()
-    if counter is not None:
-        counter[0] += 1
+    stats = _current.get()
+    if stats is not None:
+        stats.statements += 1
 
 
-def start_counting() -> list[int]:
-    counter = [0]
-    _statements.set(counter)
-    return counter
+def note(outcome: str, stale_seconds: float | None) -> None:
+    """The reference cache reports what it did for this request."""
+    stats = _current.get()
+    if stats is not None:
+        stats.cache_outcome = outcome
+        stats.stale_seconds = stale_seconds

@@ -19,7 +19,7 @@ import psycopg
 import pytest
 
 from tests import pg
-from tests.support import Database, ServerStatements, SqlWindow, migrate
+from tests.support import ADMIN_KEY, Database, ServerStatements, SqlWindow, migrate
 
 REPO = Path(__file__).resolve().parent.parent
 APP_ROLE = "refdata_app"
@@ -91,6 +91,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.option.help:
         return
     os.environ.setdefault("REFDATA_LOG_LEVEL", "WARNING")
+    os.environ.setdefault("REFDATA_ADMIN_API_KEY", ADMIN_KEY)
     BACKEND = Backend(config.getoption("--db"))
     if BACKEND.skip_reason is None:
         # Set before anything (alembic's env.py included) imports app.config.

@@ -14,6 +14,8 @@ from typing import Any
 from sqlalchemy import Engine, event
 
 REPO = Path(__file__).resolve().parent.parent
+# The admin API is enabled in the test session with this key (set before app is imported).
+ADMIN_KEY = "test-admin-key-0123456789abcdef"
 
 
 @dataclass(frozen=True)

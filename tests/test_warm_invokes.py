@@ -61,3 +61,19 @@ def test_errors_on_a_warm_environment_run_no_sql_either(sql: SqlWindow) -> None:
         assert invoke(SHAPES["http_v2"]("GET", path)).status in (404, 422)
     assert sql.statements == []
     assert sql.checkouts == 0
+
+
+def test_a_conditional_request_answers_304_with_no_sql(sql: SqlWindow) -> None:
+    etag = invoke(SHAPES["http_v2"]("GET", "/vn/provinces/79/wards")).headers["etag"]
+    sql.reset()
+    reply = invoke(SHAPES["http_v2"]("GET", "/vn/provinces/79/wards", {"If-None-Match": etag}))
+    assert reply.status == 304
+    assert reply.body == b""
+    assert sql.statements == []
+    assert sql.checkouts == 0
+
+
+def test_every_response_carries_server_timing() -> None:
+    for path in ("/countries/VN", "/countries/XX", "/health"):
+        timing = invoke(SHAPES["http_v2"]("GET", path)).headers["server-timing"]
+        assert timing.startswith("app;dur=")

@@ -31,28 +31,39 @@ def _country(snapshot: Snapshot, code: str) -> Item:
     return item
 
 
-@router.get("", response_model=list[CountryRead], responses=responses(422, 503))
+@router.get(
+    "",
+    summary="List or search countries",
+    response_model=list[CountryRead],
+    responses=responses(422, 503),
+)
 async def list_countries(request: Request, q: SearchQuery = None) -> Response:
     """All countries, or those whose name contains `q` (case- and accent-insensitive)."""
-    collection = search(cache.snapshot().countries, q)
+    collection = search((await cache.asnapshot()).countries, q)
     return cached_json(request, collection.body, collection.etag)
 
 
-@router.get("/{code}", response_model=CountryRead, responses=responses(404, 422, 503))
+@router.get(
+    "/{code}",
+    summary="Get a country by code",
+    response_model=CountryRead,
+    responses=responses(404, 422, 503),
+)
 async def get_country(request: Request, code: CountryCode) -> Response:
     """One country by any of its ISO 3166-1 codes."""
-    item = _country(cache.snapshot(), code)
+    item = _country(await cache.asnapshot(), code)
     return cached_json(request, item.body, item.etag)
 
 
 @router.get(
     "/{code}/subdivisions",
+    summary="List a country's subdivisions",
     response_model=list[SubdivisionRead],
     responses=responses(404, 422, 503),
 )
 async def list_subdivisions(request: Request, code: CountryCode) -> Response:
     """A country's ISO 3166-2 subdivisions (empty for countries that have none)."""
-    snapshot = cache.snapshot()
+    snapshot = await cache.asnapshot()
     country = _country(snapshot, code)
     collection = snapshot.subdivisions_by_country.get(country.record["alpha_2"], EMPTY)
     return cached_json(request, collection.body, collection.etag)

@@ -14,14 +14,21 @@ from app.schemas import CurrencyRead
 router = APIRouter(prefix="/currencies", tags=["currencies"])
 
 
-@router.get("", response_model=list[CurrencyRead], responses=responses(503))
+@router.get(
+    "", summary="List currencies", response_model=list[CurrencyRead], responses=responses(503)
+)
 async def list_currencies(request: Request) -> Response:
     """All ISO 4217 currencies."""
-    collection = cache.snapshot().currencies
+    collection = (await cache.asnapshot()).currencies
     return cached_json(request, collection.body, collection.etag)
 
 
-@router.get("/{code}", response_model=CurrencyRead, responses=responses(404, 422, 503))
+@router.get(
+    "/{code}",
+    summary="Get a currency by code",
+    response_model=CurrencyRead,
+    responses=responses(404, 422, 503),
+)
 async def get_currency(
     request: Request,
     code: Annotated[
@@ -30,7 +37,7 @@ async def get_currency(
     ],
 ) -> Response:
     """One currency by its alphabetic code."""
-    item = cache.snapshot().currency_by_code.get(code.upper())
+    item = (await cache.asnapshot()).currency_by_code.get(code.upper())
     if item is None:
         raise NotFound(f"No currency with code {code!r}.")
     return cached_json(request, item.body, item.etag)

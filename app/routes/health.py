@@ -13,37 +13,32 @@ router = APIRouter(tags=["health"])
 
 @router.get(
     "/health",
+    summary="This environment's cache state",
     response_model=HealthRead,
-    responses={503: {"model": HealthRead, "description": "No reference data loaded"}},
+    responses={503: {"model": HealthRead, "description": "No reference data to serve"}},
 )
 async def health(response: Response) -> HealthRead:
-    """Cache version, age and row counts; 503 while no reference data is loaded."""
+    """Cache version, age, freshness and counters; 503 while no reference data is servable."""
     try:
-        snapshot = cache.snapshot()  # a cold cache retries its load here too
+        snapshot = await cache.asnapshot()  # refreshes like any reference read would
     except CacheUnavailable:
         snapshot = None
     response.headers["Cache-Control"] = "no-store"
+    stale = cache.stale_seconds() if cache.last_error else None
     if snapshot is None:
         response.status_code = 503
-        return HealthRead(
-            status="unavailable",
-            reference_version=None,
-            loaded_at=None,
-            age_seconds=None,
-            load_ms=None,
-            row_counts={},
-            cold_start=Environment.is_cold_start(),
-            invocations=Environment.invocations,
-            error=cache.last_error,
-        )
+    status = "unavailable" if snapshot is None else "stale" if stale is not None else "ok"
     return HealthRead(
-        status="ok",
-        reference_version=snapshot.version,
-        loaded_at=snapshot.loaded_at,
-        age_seconds=round(snapshot.age_seconds(), 3),
-        load_ms=round(snapshot.load_ms, 3),
-        row_counts=dict(snapshot.row_counts),
+        status=status,
+        reference_version=snapshot.version if snapshot else None,
+        loaded_at=snapshot.loaded_at if snapshot else None,
+        age_seconds=round(snapshot.age_seconds(), 3) if snapshot else None,
+        load_ms=round(snapshot.load_ms, 3) if snapshot else None,
+        ttl_seconds=cache.policy.ttl_seconds,
+        stale_seconds=round(stale, 3) if stale is not None else None,
+        row_counts=dict(snapshot.row_counts) if snapshot else {},
         cold_start=Environment.is_cold_start(),
         invocations=Environment.invocations,
-        error=None,
+        counters=dict(cache.counters),
+        error=cache.last_error,
     )

@@ -14,14 +14,19 @@ from app.schemas import SettingRead
 router = APIRouter(prefix="/settings", tags=["settings"])
 
 
-@router.get("", response_model=list[SettingRead], responses=responses(503))
+@router.get("", summary="List settings", response_model=list[SettingRead], responses=responses(503))
 async def list_settings(request: Request) -> Response:
     """Every business setting with its typed value."""
-    collection = cache.snapshot().settings
+    collection = (await cache.asnapshot()).settings
     return cached_json(request, collection.body, collection.etag)
 
 
-@router.get("/{key}", response_model=SettingRead, responses=responses(404, 422, 503))
+@router.get(
+    "/{key}",
+    summary="Get a setting by key",
+    response_model=SettingRead,
+    responses=responses(404, 422, 503),
+)
 async def get_setting(
     request: Request,
     key: Annotated[
@@ -30,7 +35,7 @@ async def get_setting(
     ],
 ) -> Response:
     """One setting by key."""
-    item = cache.snapshot().setting_by_key.get(key)
+    item = (await cache.asnapshot()).setting_by_key.get(key)
     if item is None:
         raise NotFound(f"No setting with key {key!r}.")
     return cached_json(request, item.body, item.etag)

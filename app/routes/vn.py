@@ -18,18 +18,28 @@ ProvinceCode = Annotated[int, Path(ge=1, le=999, description="Province code", ex
 WardCode = Annotated[int, Path(ge=1, le=99999, description="Ward code", examples=[26740])]
 
 
-@router.get("/provinces", response_model=list[ProvinceRead], responses=responses(422, 503))
+@router.get(
+    "/provinces",
+    summary="List or search provinces",
+    response_model=list[ProvinceRead],
+    responses=responses(422, 503),
+)
 async def list_provinces(request: Request, q: SearchQuery = None) -> Response:
     """The 34 provinces and centrally-run cities; `q` finds `Thành phố Hồ Chí Minh` from
     `ho chi minh`."""
-    collection = search(cache.snapshot().provinces, q)
+    collection = search((await cache.asnapshot()).provinces, q)
     return cached_json(request, collection.body, collection.etag)
 
 
-@router.get("/provinces/{code}", response_model=ProvinceRead, responses=responses(404, 422, 503))
+@router.get(
+    "/provinces/{code}",
+    summary="Get a province by code",
+    response_model=ProvinceRead,
+    responses=responses(404, 422, 503),
+)
 async def get_province(request: Request, code: ProvinceCode) -> Response:
     """One province by code."""
-    item = cache.snapshot().province_by_code.get(code)
+    item = (await cache.asnapshot()).province_by_code.get(code)
     if item is None:
         raise NotFound(f"No province with code {code}.")
     return cached_json(request, item.body, item.etag)
@@ -37,22 +47,28 @@ async def get_province(request: Request, code: ProvinceCode) -> Response:
 
 @router.get(
     "/provinces/{code}/wards",
+    summary="List or search a province's wards",
     response_model=list[WardRead],
     responses=responses(404, 422, 503),
 )
 async def list_wards(request: Request, code: ProvinceCode, q: SearchQuery = None) -> Response:
     """The wards, communes and special zones of one province, optionally searched by name."""
-    snapshot = cache.snapshot()
+    snapshot = await cache.asnapshot()
     if code not in snapshot.province_by_code:
         raise NotFound(f"No province with code {code}.")
     collection = search(snapshot.wards_by_province.get(code, EMPTY), q)
     return cached_json(request, collection.body, collection.etag)
 
 
-@router.get("/wards/{code}", response_model=WardRead, responses=responses(404, 422, 503))
+@router.get(
+    "/wards/{code}",
+    summary="Get a ward by code",
+    response_model=WardRead,
+    responses=responses(404, 422, 503),
+)
 async def get_ward(request: Request, code: WardCode) -> Response:
     """One ward or commune by code."""
-    item = cache.snapshot().ward_by_code.get(code)
+    item = (await cache.asnapshot()).ward_by_code.get(code)
     if item is None:
         raise NotFound(f"No ward with code {code}.")
     return cached_json(request, item.body, item.etag)

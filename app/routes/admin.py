@@ -1,0 +1,148 @@
+"""Admin API: change business settings and refresh this environment's cache.
+
+Mounted only when REFDATA_ADMIN_API_KEY is set. Every write bumps `reference_version` in
+the same transaction, which is how other execution environments learn of it (after their
+TTL); this environment revalidates on its next read, after the commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import event, update
+from sqlalchemy.orm import Session
+
+from app.config import settings
+from app.db import SessionDep
+from app.models import ReferenceVersion, Setting
+from app.problems import NotFound, Problem, responses
+from app.reference import SettingValue, Snapshot, cache, parse_setting
+from app.schemas import CacheRefreshed, SettingUpdate, SettingUpdated
+
+bearer = HTTPBearer(auto_error=False, description="REFDATA_ADMIN_API_KEY as a bearer token")
+
+
+class Unauthorized(Problem):
+    status = 401
+    kind = "unauthorized"
+    title = "Authentication required"
+    headers = MappingProxyType({"WWW-Authenticate": "Bearer"})
+
+
+class Forbidden(Problem):
+    status = 403
+    kind = "forbidden"
+    title = "Forbidden"
+
+
+class RefreshFailed(Problem):
+    status = 503
+    kind = "reference-data-unavailable"
+    title = "Reference data unavailable"
+    headers = MappingProxyType({"Retry-After": "5"})
+
+
+class InvalidSetting(Problem):
+    status = 422
+    kind = "invalid-setting"
+    title = "Invalid setting value"
+
+
+def _digest(secret: str) -> bytes:
+    # Equal-length digests: the comparison reveals neither content nor the key's length.
+    return hashlib.sha256(secret.encode()).digest()
+
+
+async def require_admin(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> None:
+    key = settings.admin_api_key
+    if key is None or credentials is None:
+        raise Unauthorized("Send the admin key as 'Authorization: Bearer <key>'.")
+    if not hmac.compare_digest(_digest(credentials.credentials), _digest(key.get_secret_value())):
+        raise Forbidden("That key is not the admin key.")
+
+
+router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
+
+
+def check_value(key: str, value_type: str, value: SettingValue, snapshot: Snapshot) -> str:
+    """The stored text of a valid value, or InvalidSetting naming the rule it breaks."""
+    expected = {"int": int, "bool": bool, "str": str}[value_type]
+    # bool is a subclass of int in Python; in JSON they are different types.
+    if type(value) is not expected:
+        raise InvalidSetting(f"{key!r} takes a JSON {value_type}, not {type(value).__name__}.")
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        if value < 0:
+            raise InvalidSetting(f"{key!r} cannot be negative.")
+        if key == "warehouse_province_code" and value not in snapshot.province_by_code:
+            raise InvalidSetting(f"{value} is not a province code.")
+        return str(value)
+    if not value or len(value) > 500:
+        raise InvalidSetting(f"{key!r} takes 1 to 500 characters.")
+    if key == "currency" and value not in snapshot.currency_by_code:
+        raise InvalidSetting(f"{value!r} is not an ISO 4217 currency code.")
+    return value
+
+
+@router.put(
+    "/settings/{key}",
+    summary="Change a setting",
+    response_model=SettingUpdated,
+    responses=responses(401, 403, 404, 422, 503),
+)
+def put_setting(
+    key: Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,63}$", examples=["max_order_total_vnd"])],
+    update_: SettingUpdate,
+    session: SessionDep,
+) -> SettingUpdated:
+    """Change one setting; bumps the reference version in the same transaction."""
+    row = session.get(Setting, key, with_for_update=True)
+    if row is None:
+        raise NotFound(f"No setting with key {key!r}.")
+    row.value = check_value(key, row.value_type, update_.value, cache.snapshot())
+    version = session.execute(
+        update(ReferenceVersion)
+        .where(ReferenceVersion.id == 1)
+        .values(version=ReferenceVersion.version + 1, updated_at=datetime.now(UTC))
+        .returning(ReferenceVersion.version)
+    ).scalar_one()
+    # Only once the commit has succeeded may this environment drop its snapshot.
+    event.listen(session, "after_commit", _invalidate_cache, once=True)
+    return SettingUpdated(
+        key=row.key,
+        value=parse_setting(row.value, row.value_type),
+        value_type=row.value_type,
+        description=row.description,
+        reference_version=version,
+    )
+
+
+def _invalidate_cache(session: Session) -> None:
+    cache.invalidate()
+
+
+@router.post(
+    "/cache/refresh",
+    summary="Reload this environment's cache now",
+    response_model=CacheRefreshed,
+    responses=responses(401, 403, 503),
+)
+def refresh_cache() -> CacheRefreshed:
+    """Reload all reference data in this execution environment now."""
+    snapshot = cache.try_load()
+    if snapshot is None:
+        raise RefreshFailed("The database could not be read; the current snapshot is kept.")
+    return CacheRefreshed(
+        reference_version=snapshot.version,
+        load_ms=round(snapshot.load_ms, 3),
+        row_counts=dict(snapshot.row_counts),
+    )
