@@ -4,7 +4,7 @@ DATA_PYTHON ?= python3.12
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint typecheck test-sqlite test-postgres package lambda offline migrate data docs-screenshot clean
+.PHONY: run test lint typecheck test-sqlite test-postgres package lambda offline migrate data docs-screenshot bench reliability clean
 
 $(BIN)/activate: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,20 @@ offline: $(BIN)/activate node_modules/.package-lock.json
 docs-screenshot: $(BIN)/activate
 	$(BIN)/python -m tests.browser --screenshot docs/docs-screenshot.png
 
+## Refdata against the uncached designs, warm and cold (about 5 min); writes docs/benchmarks.md/.png.
+bench: $(BIN)/activate
+	$(BIN)/python -m bench
+
+## The long fault, load, fuzz and bad-event runs (about 10 min); writes docs/reliability.md.
+reliability: $(BIN)/activate
+	rm -rf .reliability
+	-$(BIN)/python -m reliability.faults --restarts 20 --timeouts 10 --concurrent 8 --outages 5 --json .reliability/faults.json
+	-$(BIN)/python -m reliability.load --db postgresql --orders 5000 --clients 32 --read-seconds 30 --json .reliability/load-postgresql.json
+	-$(BIN)/python -m reliability.load --db sqlite --orders 2000 --clients 32 --read-seconds 30 --json .reliability/load-sqlite.json
+	-$(BIN)/python -m reliability.bad_events --events 20000 --json .reliability/bad-events.json
+	-$(BIN)/python -m reliability.fuzz --examples 1000 --json .reliability/fuzz.json
+	$(BIN)/python -m reliability.report .reliability docs/reliability.md
+
 ## Apply migrations to $$REFDATA_DATABASE_URL (default: ./refdata.db).
 migrate: $(BIN)/activate
 	$(BIN)/alembic upgrade head
@@ -72,4 +86,4 @@ data:
 	/tmp/refdata-data/bin/python scripts/generate_data.py
 
 clean:
-	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache .serverless .serverless-ci refdata.db
+	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache .serverless .serverless-ci .reliability refdata.db

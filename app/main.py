@@ -6,12 +6,12 @@ snapshot are all built by the imports below, once per execution environment.
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from app import __version__, problems
 from app.config import settings as config
-from app.middleware import BodyLimit, RequestLog, StagePrefix
+from app.middleware import Edge
 from app.routes import countries, currencies, docs, health, orders, settings, vn
 
 DESCRIPTION = f"""\
@@ -53,20 +53,26 @@ app = FastAPI(
     # /docs and /redoc come from app.routes.docs, with their assets served from here.
     docs_url=None,
     redoc_url=None,
+    # No 307 to the slash-less path: Starlette builds its Location from the Host header
+    # (a redirect to any host a client names) and drops an API Gateway stage. One path each.
+    redirect_slashes=False,
 )
-app.include_router(countries.router)
-app.include_router(currencies.router)
-app.include_router(vn.router)
-app.include_router(settings.router)
-app.include_router(health.router)
-app.include_router(orders.router)
-app.include_router(docs.router)
+
+
+def mount(router: APIRouter) -> None:
+    """Add a router's routes to the app itself. Each already carries its prefix, tags and
+    dependencies; FastAPI 0.16x's include_router would wrap the router and match every
+    request twice (measured 6-14 µs per invoke)."""
+    app.router.routes.extend(router.routes)
+
+
+for module in (countries, currencies, vn, settings, health, orders, docs):
+    mount(module.router)
 if config.admin_api_key is not None:
     from app.routes import admin  # only imported where it can be used
 
-    app.include_router(admin.router)
+    mount(admin.router)
 problems.install(app)
-app.add_middleware(StagePrefix)
 if config.cors_origins:  # closed unless origins are configured
     app.add_middleware(
         CORSMiddleware,
@@ -76,5 +82,5 @@ if config.cors_origins:  # closed unless origins are configured
         expose_headers=["ETag", "Location", "Retry-After", "Server-Timing"],
         max_age=600,
     )
-app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
-app.add_middleware(RequestLog)  # outermost: it times and logs everything
+# Outermost: it sees, times and logs every request (see app/middleware.py).
+app.add_middleware(Edge, max_body_bytes=config.max_body_bytes)

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any, cast
+from urllib.parse import quote
 
-import orjson
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.logs import logger
+from app.logs import dumps, logger
 from app.reference import CacheUnavailable
 from app.schemas import ProblemDetail
 
@@ -69,11 +70,12 @@ def problem(
         "title": title,
         "status": status,
         "detail": detail,
-        "instance": request.url.path,
+        # A URI reference (RFC 9457): percent-encoded, so no raw client input is echoed.
+        "instance": quote(request.scope["path"], safe="/", errors="surrogatepass"),
     }
     if errors:
         body["errors"] = errors
-    return Response(orjson.dumps(body), status, headers=headers, media_type=MEDIA_TYPE)
+    return Response(dumps(body), status, headers=headers, media_type=MEDIA_TYPE)
 
 
 _STATUS_KINDS = {
@@ -101,6 +103,18 @@ async def _problem(request: Request, exc: Exception) -> Response:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     error = cast(StarletteHTTPException, exc)
+    if error.status_code == 400 and isinstance(error.__cause__, ValueError | RecursionError):
+        # FastAPI's 400 for a body json.loads refused other than with JSONDecodeError (bytes
+        # that are not UTF-8, nesting too deep): malformed input, a 422 like invalid JSON.
+        msg = "The body is not valid JSON."
+        return problem(
+            request,
+            422,
+            kind="validation-error",
+            title="Invalid request",
+            detail=f"body: {msg}",
+            errors=[{"loc": ["body"], "msg": msg}],
+        )
     kind, title = _STATUS_KINDS.get(error.status_code, ("http-error", "HTTP error"))
     detail = "No such route." if error.status_code == 404 else str(error.detail)
     return problem(
@@ -108,10 +122,17 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     )
 
 
+_INVALID_UUID = "Input should be a valid UUID"
+
+
 async def _validation_error(request: Request, exc: Exception) -> Response:
     # loc and msg only: echoing the input back would reflect whatever the client sent.
-    errors = [
-        {"loc": [str(part) for part in error["loc"]], "msg": error["msg"]}
+    # (pydantic's UUID message quotes the offending character, so it gets a fixed one.)
+    errors: list[dict[str, Any]] = [
+        {
+            "loc": [str(part) for part in error["loc"]],
+            "msg": _INVALID_UUID if error["type"] == "uuid_parsing" else error["msg"],
+        }
         for error in cast(RequestValidationError, exc).errors()
     ]
     where = "; ".join(".".join(e["loc"]) + ": " + e["msg"] for e in errors[:3])
@@ -137,8 +158,9 @@ async def _cache_unavailable(request: Request, exc: Exception) -> Response:
 
 
 async def _database_unavailable(request: Request, exc: Exception) -> Response:
-    # Unreachable, restarting, or a statement timeout. The class name is logged; the
-    # message (it may hold SQL or a host name) is not.
+    # Unreachable, restarting, a statement timeout, or no pooled connection free in time
+    # (PoolTimeout). The class name is logged; the message (it may hold SQL or a host name)
+    # is not.
     logger.error("database error", extra={"path": request.url.path, "error": type(exc).__name__})
     return problem(
         request,
@@ -195,6 +217,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(CacheUnavailable, _cache_unavailable)
     app.add_exception_handler(OperationalError, _database_unavailable)
+    app.add_exception_handler(PoolTimeout, _database_unavailable)
     app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(Exception, _unexpected)
     _document_problems(app)
@@ -276,6 +299,16 @@ _DECLARED: dict[int, tuple[str, dict[str, Any]]] = {
             ),
             "errors": [{"loc": ["path", "code"], "msg": _NOT_AN_INTEGER}],
         },
+    ),
+    413: (
+        "Request body over REFDATA_MAX_BODY_BYTES",
+        _example(
+            413,
+            "payload-too-large",
+            "Payload too large",
+            "Request bodies are limited to 65536 bytes.",
+            "/orders",
+        ),
     ),
     503: (
         "Reference data not loaded yet (see Retry-After)",

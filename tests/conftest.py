@@ -143,6 +143,13 @@ def _app_uses_the_test_database(backend: Backend) -> None:
         assert engine.url.render_as_string(hide_password=False) == backend.main.url
 
 
+@pytest.fixture(scope="session")
+def postgresql_only(database: Database) -> None:
+    """For tests that need a real server: stopped, restarted, locked, or watched from inside."""
+    if database.kind != "postgresql":
+        pytest.skip("runs in the --db=postgresql session")
+
+
 @pytest.fixture
 def blank_database(backend: Backend) -> Database:
     """A new, empty database (not migrated), for migration and INIT tests."""

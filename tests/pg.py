@@ -94,6 +94,13 @@ class PostgresServer:
     def stop(self, mode: str = "fast") -> None:
         self._run("pg_ctl", "-D", str(self.datadir), "-m", mode, "-w", "stop")
 
+    def restart(self) -> None:
+        """`pg_ctl restart`: every client connection is cut; same port and options."""
+        self._run(
+            "pg_ctl", "-D", str(self.datadir), "-l", str(self.root / "log"), "-m", "fast", "-w",
+            "restart",
+        )  # fmt: skip
+
     def destroy(self) -> None:
         with contextlib.suppress(subprocess.CalledProcessError):  # already stopped
             self.stop("immediate")

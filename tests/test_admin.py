@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -91,6 +92,22 @@ class TestSettingUpdates:
         assert read.json()["value"] == 2_000_000
         assert cache.snapshot().version == version + 1
 
+    def test_writes_in_a_row_each_succeed_at_once_and_reads_go_on(self) -> None:
+        # The second write revalidates the cache the first one invalidated. It used to do
+        # that while its session held the pool's only connection: a 30 s wait, a 503, and
+        # reference reads refused until the back-off ended (found by tests/test_fuzz.py).
+        version = cache.snapshot().version
+        for value in (2_000_000, 3_000_000, 4_000_000):
+            started = time.perf_counter()
+            reply = admin("PUT", "/admin/settings/free_shipping_threshold_vnd", {"value": value})
+            assert reply.status == 200, reply.body
+            assert time.perf_counter() - started < 10
+        assert invoke(http_v2("GET", "/countries/VN")).status == 200
+        read = invoke(http_v2("GET", "/settings/free_shipping_threshold_vnd"))
+        assert read.json()["value"] == 4_000_000
+        assert cache.snapshot().version == version + 3
+        assert cache.last_error is None
+
     @pytest.mark.parametrize(
         ("key", "value"),
         [
@@ -98,6 +115,8 @@ class TestSettingUpdates:
             ("max_order_total_vnd", True),  # a bool is not an int here
             ("max_order_total_vnd", 1.5),
             ("max_order_total_vnd", -1),
+            ("max_order_total_vnd", 2**63),  # stored, no snapshot could encode it again
+            ("max_order_items", 10**30),
             ("warehouse_province_code", 3),  # no such province
             ("currency", "XYZ"),  # no such currency
             ("currency", ""),

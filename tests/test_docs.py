@@ -138,6 +138,8 @@ class TestOpenAPIDocument:
                 expected.add("422")
             if "{" in path:
                 expected.add("404")
+            if "requestBody" in operation:
+                expected.add("413")  # REFDATA_MAX_BODY_BYTES
             if set(operation.get("tags", [])) & REFERENCE_TAGS:
                 expected.add("503")
             undeclared += [f"{method} {path} {c}" for c in expected - set(operation["responses"])]

@@ -17,17 +17,15 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
 from app.reference import CacheUnavailable, Freshness, Outcome, ReferenceCache
+from reliability.environments import LambdaEnvironment, app_connections
 from tests import pg
-from tests.events import http_v2
-from tests.lambda_runtime import RuntimeEmulator, RuntimeProcess
-from tests.support import ADMIN_KEY, REPO, Database, Reply, SqlWindow, migrate, reply
+from tests.support import ADMIN_KEY, REPO, Database, SqlWindow, migrate
 
 
 class Clock:
@@ -163,54 +161,17 @@ class TestStaleIfError:
 
 
 @pytest.fixture
-def postgresql_only(database: Database) -> None:
-    if database.kind != "postgresql":
-        pytest.skip("stops and restarts a PostgreSQL server: runs in the --db=postgresql session")
-
-
-@dataclass
-class LambdaEnvironment:
-    """One execution environment: an awslambdaric process on an emulated Runtime API."""
-
-    runtime: RuntimeEmulator
-    process: RuntimeProcess
-
-    def get(self, path: str, headers: dict[str, str] | None = None) -> Reply:
-        return reply(self.runtime.invoke(http_v2("GET", path, headers), 30))
-
-    def put(self, path: str, body: dict[str, Any], key: str = ADMIN_KEY) -> Reply:
-        event = http_v2(
-            "PUT",
-            path,
-            {"authorization": f"Bearer {key}", "content-type": "application/json"},
-            json.dumps(body).encode(),
-        )
-        return reply(self.runtime.invoke(event, 30))
-
-    def requests(self) -> list[dict[str, Any]]:
-        return [e for e in self.process.json_lines() if e.get("message") == "request"]
-
-    def last_request(self, count: int) -> dict[str, Any]:
-        self.process.wait_for_output(
-            lambda lines: sum('"message":"request"' in line for line in lines) >= count, 10
-        )
-        return self.requests()[count - 1]
-
-
-@pytest.fixture
 def start_environment() -> Iterator[Any]:
-    started: list[RuntimeEmulator] = []
+    started: list[LambdaEnvironment] = []
 
     def start(env: dict[str, str]) -> LambdaEnvironment:
-        runtime = RuntimeEmulator().start()
-        started.append(runtime)
-        process = runtime.spawn(env={"REFDATA_LOG_LEVEL": "INFO", **env})
-        runtime.wait_ready(90)
-        return LambdaEnvironment(runtime, process)
+        environment = LambdaEnvironment.start(env)
+        started.append(environment)
+        return environment
 
     yield start
-    for runtime in started:
-        runtime.stop()
+    for environment in started:
+        environment.stop()
 
 
 def test_two_environments_converge_through_the_version_row(
@@ -284,6 +245,8 @@ def test_stale_if_error_with_the_server_stopped_and_restarted(start_environment:
         assert fresh.status == 200
         assert "warning" not in fresh.headers
         assert env.get("/health").json()["status"] == "ok"
+        # No leak: the connection the stop cut was replaced, not added to.
+        assert len(app_connections(url, env.pid)) <= 1  # pool_size + max_overflow: 1 + 0
 
         server.stop()
         time.sleep(1.2)

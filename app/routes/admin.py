@@ -22,7 +22,7 @@ from app.config import settings
 from app.db import SessionDep
 from app.models import ReferenceVersion, Setting
 from app.problems import NotFound, Problem, responses
-from app.reference import SettingValue, Snapshot, cache, parse_setting
+from app.reference import SETTING_INT_MAX, SettingValue, Snapshot, cache, parse_setting
 from app.schemas import CacheRefreshed, SettingUpdate, SettingUpdated
 
 bearer = HTTPBearer(auto_error=False, description="REFDATA_ADMIN_API_KEY as a bearer token")
@@ -83,6 +83,8 @@ def check_value(key: str, value_type: str, value: SettingValue, snapshot: Snapsh
     if isinstance(value, int):
         if value < 0:
             raise InvalidSetting(f"{key!r} cannot be negative.")
+        if value > SETTING_INT_MAX:  # stored, it would stop every snapshot from loading
+            raise InvalidSetting(f"{key!r} cannot be more than {SETTING_INT_MAX}.")
         if key == "warehouse_province_code" and value not in snapshot.province_by_code:
             raise InvalidSetting(f"{value} is not a province code.")
         return str(value)
@@ -97,7 +99,7 @@ def check_value(key: str, value_type: str, value: SettingValue, snapshot: Snapsh
     "/settings/{key}",
     summary="Change a setting",
     response_model=SettingUpdated,
-    responses=responses(401, 403, 404, 422, 503),
+    responses=responses(401, 403, 404, 413, 422, 503),
 )
 def put_setting(
     key: Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,63}$", examples=["max_order_total_vnd"])],
@@ -105,10 +107,13 @@ def put_setting(
     session: SessionDep,
 ) -> SettingUpdated:
     """Change one setting; bumps the reference version in the same transaction."""
+    # Before the session takes a connection: after an earlier write this revalidates, and
+    # with a pool of one (Lambda) it would otherwise wait for the session's own connection.
+    snapshot = cache.snapshot()
     row = session.get(Setting, key, with_for_update=True)
     if row is None:
         raise NotFound(f"No setting with key {key!r}.")
-    row.value = check_value(key, row.value_type, update_.value, cache.snapshot())
+    row.value = check_value(key, row.value_type, update_.value, snapshot)
     version = session.execute(
         update(ReferenceVersion)
         .where(ReferenceVersion.id == 1)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Request, Response
 from app.problems import NotFound, responses
 from app.reference import EMPTY, Item, Snapshot, cache
 from app.responses import cached_json
-from app.routes.search import SearchQuery, search
+from app.routes.search import SEARCH_DOCS, search
 from app.schemas import CountryRead, SubdivisionRead
 
 router = APIRouter(prefix="/countries", tags=["countries"])
@@ -36,11 +36,12 @@ def _country(snapshot: Snapshot, code: str) -> Item:
     summary="List or search countries",
     response_model=list[CountryRead],
     responses=responses(422, 503),
+    openapi_extra=SEARCH_DOCS,
 )
-async def list_countries(request: Request, q: SearchQuery = None) -> Response:
+async def list_countries(request: Request) -> Response:
     """All countries, or those whose name contains `q` (case- and accent-insensitive)."""
-    collection = search((await cache.asnapshot()).countries, q)
-    return cached_json(request, collection.body, collection.etag)
+    collection = search((await cache.asnapshot()).countries, request)
+    return cached_json(collection.body, collection.etag)
 
 
 @router.get(
@@ -49,10 +50,10 @@ async def list_countries(request: Request, q: SearchQuery = None) -> Response:
     response_model=CountryRead,
     responses=responses(404, 422, 503),
 )
-async def get_country(request: Request, code: CountryCode) -> Response:
+async def get_country(code: CountryCode) -> Response:
     """One country by any of its ISO 3166-1 codes."""
     item = _country(await cache.asnapshot(), code)
-    return cached_json(request, item.body, item.etag)
+    return cached_json(item.body, item.etag)
 
 
 @router.get(
@@ -61,9 +62,9 @@ async def get_country(request: Request, code: CountryCode) -> Response:
     response_model=list[SubdivisionRead],
     responses=responses(404, 422, 503),
 )
-async def list_subdivisions(request: Request, code: CountryCode) -> Response:
+async def list_subdivisions(code: CountryCode) -> Response:
     """A country's ISO 3166-2 subdivisions (empty for countries that have none)."""
     snapshot = await cache.asnapshot()
     country = _country(snapshot, code)
     collection = snapshot.subdivisions_by_country.get(country.record["alpha_2"], EMPTY)
-    return cached_json(request, collection.body, collection.etag)
+    return cached_json(collection.body, collection.etag)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Path, Response
 
 from app.problems import NotFound, responses
 from app.reference import cache
@@ -17,10 +17,10 @@ router = APIRouter(prefix="/currencies", tags=["currencies"])
 @router.get(
     "", summary="List currencies", response_model=list[CurrencyRead], responses=responses(503)
 )
-async def list_currencies(request: Request) -> Response:
+async def list_currencies() -> Response:
     """All ISO 4217 currencies."""
     collection = (await cache.asnapshot()).currencies
-    return cached_json(request, collection.body, collection.etag)
+    return cached_json(collection.body, collection.etag)
 
 
 @router.get(
@@ -30,7 +30,6 @@ async def list_currencies(request: Request) -> Response:
     responses=responses(404, 422, 503),
 )
 async def get_currency(
-    request: Request,
     code: Annotated[
         str,
         Path(pattern=r"^[A-Za-z]{3}$", description="Alphabetic code, any case", examples=["VND"]),
@@ -40,4 +39,4 @@ async def get_currency(
     item = (await cache.asnapshot()).currency_by_code.get(code.upper())
     if item is None:
         raise NotFound(f"No currency with code {code!r}.")
-    return cached_json(request, item.body, item.etag)
+    return cached_json(item.body, item.etag)

@@ -33,7 +33,7 @@ IdempotencyKey = Annotated[
     "/quote",
     summary="Price an order without placing it",
     response_model=QuoteRead,
-    responses=responses(422, 503),
+    responses=responses(413, 422, 503),
 )
 async def quote_order(order: OrderCreate) -> QuoteRead:
     """Price an order without storing it: subtotal, shipping fee, total. Runs no SQL."""
@@ -45,7 +45,7 @@ async def quote_order(order: OrderCreate) -> QuoteRead:
     summary="Place an order",
     status_code=201,
     response_model=OrderRead,
-    responses=responses(409, 422, 503),
+    responses=responses(409, 413, 422, 503),
 )
 def create_order(
     order: OrderCreate,

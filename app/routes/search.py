@@ -1,28 +1,43 @@
-"""The `q` parameter shared by list routes."""
+"""The `q` parameter shared by list routes.
+
+Read from the query string directly rather than declared as a FastAPI parameter: FastAPI
+validates declared query parameters on every request even when absent (measured 23 µs, a
+fifth of a warm list invoke). It is declared for OpenAPI with `openapi_extra` instead, and
+checked here with the same rules.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Any
 
-from fastapi import Query
+from fastapi import Request
 
 from app.problems import BadRequest
 from app.reference import Collection, fold
 
-SearchQuery = Annotated[
-    str | None,
-    Query(
-        min_length=1,
-        max_length=100,
-        description="Name contains this text; case, accents and punctuation are ignored",
-        examples=["ho chi minh"],
-    ),
-]
+MAX_LENGTH = 100
+
+# For the route decorators: `openapi_extra=SEARCH_DOCS`.
+SEARCH_DOCS: dict[str, Any] = {
+    "parameters": [
+        {
+            "name": "q",
+            "in": "query",
+            "required": False,
+            "description": "Name contains this text; case, accents and punctuation are ignored",
+            "schema": {"type": "string", "minLength": 1, "maxLength": MAX_LENGTH},
+            "example": "ho chi minh",
+        }
+    ]
+}
 
 
-def search(collection: Collection, q: str | None) -> Collection:
+def search(collection: Collection, request: Request) -> Collection:
+    q = request.query_params.get("q")
     if q is None:
         return collection
+    if not 1 <= len(q) <= MAX_LENGTH:
+        raise BadRequest(f"q must be 1 to {MAX_LENGTH} characters long.", field="q")
     folded = fold(q)
     if not folded:
         raise BadRequest("q must contain at least one letter or digit.", field="q")

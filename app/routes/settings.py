@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Path, Response
 
 from app.problems import NotFound, responses
 from app.reference import cache
@@ -15,10 +15,10 @@ router = APIRouter(prefix="/settings", tags=["settings"])
 
 
 @router.get("", summary="List settings", response_model=list[SettingRead], responses=responses(503))
-async def list_settings(request: Request) -> Response:
+async def list_settings() -> Response:
     """Every business setting with its typed value."""
     collection = (await cache.asnapshot()).settings
-    return cached_json(request, collection.body, collection.etag)
+    return cached_json(collection.body, collection.etag)
 
 
 @router.get(
@@ -28,7 +28,6 @@ async def list_settings(request: Request) -> Response:
     responses=responses(404, 422, 503),
 )
 async def get_setting(
-    request: Request,
     key: Annotated[
         str,
         Path(pattern=r"^[a-z][a-z0-9_]{0,63}$", examples=["max_order_total_vnd"]),
@@ -38,4 +37,4 @@ async def get_setting(
     item = (await cache.asnapshot()).setting_by_key.get(key)
     if item is None:
         raise NotFound(f"No setting with key {key!r}.")
-    return cached_json(request, item.body, item.etag)
+    return cached_json(item.body, item.etag)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Request, Response
 from app.problems import NotFound, responses
 from app.reference import EMPTY, cache
 from app.responses import cached_json
-from app.routes.search import SearchQuery, search
+from app.routes.search import SEARCH_DOCS, search
 from app.schemas import ProvinceRead, WardRead
 
 router = APIRouter(prefix="/vn", tags=["vietnam"])
@@ -23,12 +23,13 @@ WardCode = Annotated[int, Path(ge=1, le=99999, description="Ward code", examples
     summary="List or search provinces",
     response_model=list[ProvinceRead],
     responses=responses(422, 503),
+    openapi_extra=SEARCH_DOCS,
 )
-async def list_provinces(request: Request, q: SearchQuery = None) -> Response:
+async def list_provinces(request: Request) -> Response:
     """The 34 provinces and centrally-run cities; `q` finds `Thành phố Hồ Chí Minh` from
     `ho chi minh`."""
-    collection = search((await cache.asnapshot()).provinces, q)
-    return cached_json(request, collection.body, collection.etag)
+    collection = search((await cache.asnapshot()).provinces, request)
+    return cached_json(collection.body, collection.etag)
 
 
 @router.get(
@@ -37,12 +38,12 @@ async def list_provinces(request: Request, q: SearchQuery = None) -> Response:
     response_model=ProvinceRead,
     responses=responses(404, 422, 503),
 )
-async def get_province(request: Request, code: ProvinceCode) -> Response:
+async def get_province(code: ProvinceCode) -> Response:
     """One province by code."""
     item = (await cache.asnapshot()).province_by_code.get(code)
     if item is None:
         raise NotFound(f"No province with code {code}.")
-    return cached_json(request, item.body, item.etag)
+    return cached_json(item.body, item.etag)
 
 
 @router.get(
@@ -50,14 +51,15 @@ async def get_province(request: Request, code: ProvinceCode) -> Response:
     summary="List or search a province's wards",
     response_model=list[WardRead],
     responses=responses(404, 422, 503),
+    openapi_extra=SEARCH_DOCS,
 )
-async def list_wards(request: Request, code: ProvinceCode, q: SearchQuery = None) -> Response:
+async def list_wards(request: Request, code: ProvinceCode) -> Response:
     """The wards, communes and special zones of one province, optionally searched by name."""
     snapshot = await cache.asnapshot()
     if code not in snapshot.province_by_code:
         raise NotFound(f"No province with code {code}.")
-    collection = search(snapshot.wards_by_province.get(code, EMPTY), q)
-    return cached_json(request, collection.body, collection.etag)
+    collection = search(snapshot.wards_by_province.get(code, EMPTY), request)
+    return cached_json(collection.body, collection.etag)
 
 
 @router.get(
@@ -66,9 +68,9 @@ async def list_wards(request: Request, code: ProvinceCode, q: SearchQuery = None
     response_model=WardRead,
     responses=responses(404, 422, 503),
 )
-async def get_ward(request: Request, code: WardCode) -> Response:
+async def get_ward(code: WardCode) -> Response:
     """One ward or commune by code."""
     item = (await cache.asnapshot()).ward_by_code.get(code)
     if item is None:
         raise NotFound(f"No ward with code {code}.")
-    return cached_json(request, item.body, item.etag)
+    return cached_json(item.body, item.etag)

@@ -1,0 +1,258 @@
+"""`python -m bench`: warm invokes, cold starts and uvicorn load in one run; writes the report.
+
+Every design runs in its own fresh process per database (bench/worker.py), against the
+benchmark's own SQLite file and throwaway PostgreSQL server (bench/databases.py). Then
+INIT is timed in fresh processes (bench/cold.py) and the service is loaded under uvicorn
+(bench/load.py). The results become docs/benchmarks.md and docs/benchmarks.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from bench import cold, load, report
+from bench.databases import BenchDatabase, databases
+from bench.variants import ENGINE_AT_INIT, REFDATA, ROUTES, WARM, Variant
+from tests.support import REPO
+
+BACKENDS = ("postgresql", "sqlite")
+PACKAGES = (
+    "fastapi", "starlette", "mangum", "sqlalchemy", "pydantic", "pydantic-core",
+    "pydantic-settings", "psycopg", "orjson", "uvicorn", "aws-lambda-powertools",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Plan:
+    warmup: int
+    invokes: int
+    count: int
+    init_runs: int
+    load_seconds: float
+    connections: int
+
+
+FULL = Plan(warmup=200, invokes=2000, count=100, init_runs=10, load_seconds=10, connections=16)
+# Under a second of load: the built-in client runs (wrk needs whole seconds), so both paths
+# of bench/load.py are exercised somewhere.
+SMOKE = Plan(warmup=5, invokes=20, count=5, init_runs=1, load_seconds=0.5, connections=4)
+
+
+class Progress:
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def __call__(self, message: str) -> None:
+        print(f"[bench {self.elapsed():6.1f}s] {message}", flush=True)
+
+
+def run_worker(variant: Variant, database: BenchDatabase, plan: Plan, logs: Path) -> dict[str, Any]:
+    log = logs / f"worker-{database.kind}-{variant.key}.stderr"
+    command = [
+        sys.executable, "-m", "bench.worker", variant.key,
+        "--warmup", str(plan.warmup), "--invokes", str(plan.invokes), "--count", str(plan.count),
+    ]  # fmt: skip
+    if database.admin_url:
+        command += ["--admin-url", database.admin_url]
+    env = {
+        **clean_environ(),
+        "REFDATA_DATABASE_URL": database.url,
+        "BENCH_DATABASE_URL": database.url,
+        **variant.env,
+    }
+    # refdata's request log goes to this file: written as in production, kept off the terminal.
+    with log.open("wb") as stderr:
+        result = subprocess.run(  # noqa: S603 -- our own interpreter and arguments
+            command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=stderr, timeout=1800,
+            check=False,
+        )  # fmt: skip
+    if result.returncode != 0:
+        tail = log.read_text(errors="replace")[-3000:]
+        raise RuntimeError(f"bench.worker {variant.key} on {database.kind} failed:\n{tail}")
+    # Powertools prints its EMF metrics to stdout too; the worker's result is the last line.
+    loaded: dict[str, Any] = json.loads(result.stdout.decode().strip().splitlines()[-1])
+    return loaded
+
+
+def clean_environ() -> dict[str, str]:
+    """This process's environment without REFDATA_*: each design gets only what bench sets."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("REFDATA_")}
+
+
+def same_bytes(warm: dict[str, Any], backend: str) -> None:
+    """A comparison is only fair if every design answers 200 with the very same body."""
+    for route in ROUTES:
+        answers = {
+            (o["routes"][route]["status"], o["routes"][route]["body_sha256"]) for o in warm.values()
+        }
+        if len(answers) != 1 or next(iter(answers))[0] != 200:
+            raise RuntimeError(f"{backend} {ROUTES[route]}: the designs answer differently: {warm}")
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    memory = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                memory = f"{int(line.split()[1]) / 1024 / 1024:.0f} GiB"
+                break
+    versions = {}
+    for package in PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    wrk = shutil.which("wrk")
+    if wrk:
+        # `wrk -v` prints "wrk 4.1.0 [epoll] Copyright ..." (and exits 1).
+        out = subprocess.run(  # noqa: S603 -- wrk from PATH
+            [wrk, "-v"], capture_output=True, text=True, timeout=10, check=False
+        )
+        words = (out.stdout or out.stderr).split()
+        versions["wrk"] = words[1] if len(words) > 1 else "?"
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory": memory,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "versions": versions,
+    }
+
+
+def warm_phase(
+    made: list[BenchDatabase], plan: Plan, work: Path, progress: Progress
+) -> dict[str, Any]:
+    warm_results: dict[str, Any] = {}
+    for database in made:
+        warm: dict[str, Any] = {}
+        for variant in WARM:
+            progress(f"warm invokes: {database.kind} {variant.label}")
+            outcome = run_worker(variant, database, plan, work)
+            warm[variant.key] = outcome
+            progress(
+                "    "
+                + ", ".join(
+                    f"{name} median {r['median_us']:,.0f} µs p99 {r['p99_us']:,.0f} µs"
+                    f" {r['statements']:g} SQL"
+                    for name, r in outcome["routes"].items()
+                )
+            )
+        same_bytes(warm, database.kind)
+        warm_results[database.kind] = warm
+    return warm_results
+
+
+def load_phase(
+    database: BenchDatabase, plan: Plan, work: Path, progress: Progress
+) -> dict[str, Any]:
+    loaded: dict[str, Any] = {}
+    for variant in (ENGINE_AT_INIT, REFDATA):
+        env = {
+            "REFDATA_DATABASE_URL": database.url,
+            "BENCH_DATABASE_URL": database.url,
+            # A server takes many requests at once: SQLAlchemy's default pool.
+            "BENCH_POOL_SIZE": "5",
+            "BENCH_MAX_OVERFLOW": "10",
+        }
+        log = work / f"uvicorn-{variant.key}.stderr"
+        with load.serve(variant, env, log, ROUTES["item"]) as base:
+            for name, path in ROUTES.items():
+                progress(
+                    f"uvicorn {variant.label} {path}: {plan.load_seconds:g} s, "
+                    f"{plan.connections} connections"
+                )
+                measured = load.load(base + path, plan.load_seconds, plan.connections)
+                loaded.setdefault(variant.key, {})[name] = asdict(measured)
+                progress(
+                    f"    {measured.requests_per_second:,.0f} req/s, p50 "
+                    f"{measured.p50_ms:.2f} ms, p99 {measured.p99_ms:.2f} ms ({measured.tool})"
+                )
+    return loaded
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny counts, output to a temp dir")
+    parser.add_argument("--out", type=Path, help="where benchmarks.md/.png go (default docs/)")
+    parser.add_argument("--json", type=Path, help="also write the raw results here")
+    parser.add_argument("--backend", action="append", choices=BACKENDS, help="default: both")
+    parser.add_argument("--invokes", type=int, help="timed warm invokes per route")
+    parser.add_argument("--init-runs", type=int, help="fresh processes per INIT timing")
+    parser.add_argument("--load-seconds", type=float, help="uvicorn load per route; 0 skips")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    base = SMOKE if args.smoke else FULL
+    plan = replace(
+        base,
+        invokes=args.invokes or base.invokes,
+        init_runs=args.init_runs or base.init_runs,
+        load_seconds=base.load_seconds if args.load_seconds is None else args.load_seconds,
+    )
+    out: Path = args.out or (
+        Path(tempfile.mkdtemp(prefix="refdata-bench-")) if args.smoke else REPO / "docs"
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    backends = tuple(args.backend or BACKENDS)
+    progress = Progress()
+    results: dict[str, Any] = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "smoke": args.smoke,
+        "plan": asdict(plan),
+        "machine": machine(),
+        "load_average": {"start": os.getloadavg()},
+    }
+    with tempfile.TemporaryDirectory(prefix="refdata-bench-work-") as scratch:
+        work = Path(scratch)
+        progress(f"starting databases: {', '.join(backends)}")
+        with databases(backends) as (made, missing):
+            for reason in missing:
+                progress(f"skipped {reason}")
+            if not made:
+                raise SystemExit("no database could be started: " + "; ".join(missing))
+            results["missing"] = missing
+            results["databases"] = {d.kind: d.server_version for d in made}
+            results["warm"] = warm_phase(made, plan, work, progress)
+            primary = next((d for d in made if d.kind == "postgresql"), made[0])
+            progress(f"cold starts on {primary.kind}: {plan.init_runs} run(s) of each kind")
+            measured = cold.measure(
+                primary.url, primary.kind, work / "init", plan.init_runs, progress
+            )
+            results["cold"] = asdict(measured)
+            results["load_backend"] = primary.kind
+            results["load"] = load_phase(primary, plan, work, progress) if plan.load_seconds else {}
+    results["load_average"]["end"] = os.getloadavg()
+    results["elapsed_s"] = progress.elapsed()
+    markdown, png = out / "benchmarks.md", out / "benchmarks.png"
+    report.write(results, markdown, png)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+    progress(f"wrote {markdown} and {png} in {results['elapsed_s']:.0f} s")
+    for line in report.summary(results):
+        print(line)
+    return 0

@@ -1,0 +1,141 @@
+"""One design on one database, in a fresh process (a new execution environment).
+
+    python -m bench.worker c --warmup 200 --invokes 2000 --count 100 [--admin-url URL]
+
+The database is in REFDATA_DATABASE_URL (refdata) and BENCH_DATABASE_URL (the others).
+Imports the design's Mangum `handler`, freezes the collector as refdata does at INIT, then
+calls the handler with HTTP API (2.0) events exactly as the Lambda runtime would: a
+warm-up, then `--invokes` timed calls per route (time.perf_counter_ns around each call, gc
+on), then `--count` more calls with SQLAlchemy events (and, on PostgreSQL with
+`--admin-url`, pg_stat_statements) counting statements and connections. Prints one JSON line.
+`--profile FILE` also writes cProfile stats of the timed list-route loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import gc
+import hashlib
+import importlib
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import event, make_url
+from sqlalchemy.engine import Engine
+from sqlalchemy.pool import Pool
+
+from bench.stats import summarize
+from bench.variants import BY_KEY, ROUTES
+from tests.events import LambdaContext, http_v2
+from tests.support import ServerStatements, reply
+
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+def timed(handler: Handler, event_: dict[str, Any], n: int) -> list[int]:
+    context = LambdaContext()
+    clock = time.perf_counter_ns
+    timings = [0] * n
+    for i in range(n):
+        started = clock()
+        handler(event_, context)
+        timings[i] = clock() - started
+    return timings
+
+
+class Counter:
+    """Statements sent and connections opened by every engine in this process."""
+
+    def __init__(self) -> None:
+        self.statements = 0
+        self.connects = 0
+        self.checkouts = 0
+
+    def _statement(self, *_: Any) -> None:
+        self.statements += 1
+
+    def _connect(self, *_: Any) -> None:
+        self.connects += 1
+
+    def _checkout(self, *_: Any) -> None:
+        self.checkouts += 1
+
+    def listen(self) -> None:
+        # Class-level listeners reach every engine and pool, existing or created later.
+        event.listen(Engine, "before_cursor_execute", self._statement)
+        event.listen(Pool, "connect", self._connect)
+        event.listen(Pool, "checkout", self._checkout)
+
+    def remove(self) -> None:
+        event.remove(Engine, "before_cursor_execute", self._statement)
+        event.remove(Pool, "connect", self._connect)
+        event.remove(Pool, "checkout", self._checkout)
+
+
+def count_per_invoke(
+    handler: Handler, event_: dict[str, Any], n: int, admin_url: str | None, role: str | None
+) -> dict[str, float | None]:
+    server = ServerStatements(admin_url, role) if admin_url and role else None
+    if server is not None:
+        server.reset()
+    counter = Counter()
+    counter.listen()
+    try:
+        timed(handler, event_, n)
+    finally:
+        counter.remove()
+    on_server = server.count() / n if server is not None else None
+    return {
+        "statements": counter.statements / n,
+        "connects": counter.connects / n,
+        "checkouts": counter.checkouts / n,
+        "server_statements": on_server,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("variant", choices=sorted(BY_KEY))
+    parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument("--invokes", type=int, default=2000)
+    parser.add_argument("--count", type=int, default=100)
+    parser.add_argument("--admin-url", help="PostgreSQL superuser URL, for pg_stat_statements")
+    parser.add_argument("--profile", help="write cProfile stats of the timed list loop here")
+    args = parser.parse_args(argv)
+    variant = BY_KEY[args.variant]
+
+    import_started = time.perf_counter_ns()
+    handler: Handler = importlib.import_module(variant.module).handler
+    import_ms = (time.perf_counter_ns() - import_started) / 1e6
+    gc.freeze()  # as refdata's INIT ends; the same tuning is open to every design
+
+    role = make_url(os.environ["BENCH_DATABASE_URL"]).username
+    routes: dict[str, Any] = {}
+    for name, path in ROUTES.items():
+        event_ = http_v2("GET", path)
+        first = reply(handler(event_, LambdaContext()))
+        timed(handler, event_, args.warmup)
+        timings = timed(handler, event_, args.invokes)
+        routes[name] = {
+            "path": path,
+            "status": first.status,
+            "body_bytes": len(first.body),
+            "body_sha256": hashlib.sha256(first.body).hexdigest(),
+            **summarize(timings),
+            **count_per_invoke(handler, event_, args.count, args.admin_url, role),
+        }
+    if args.profile:
+        profiler = cProfile.Profile()
+        profiler.runcall(timed, handler, http_v2("GET", ROUTES["list"]), args.invokes)
+        profiler.dump_stats(args.profile)
+    print(json.dumps({"variant": variant.key, "import_ms": import_ms, "routes": routes}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

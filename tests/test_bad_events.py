@@ -1,0 +1,141 @@
+"""Malformed and unusual Lambda events: always a well-formed response, never a broken
+environment — the next valid invoke still answers 200 with no SQL."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from app.lambda_handler import handler
+from tests.events import LambdaContext, alb, http_v2, rest_v1
+from tests.support import SqlWindow, invoke
+
+Event = Any
+
+
+def without(event: dict[str, Any], *path: str) -> dict[str, Any]:
+    target = event
+    for key in path[:-1]:
+        target = target[key]
+    del target[path[-1]]
+    return event
+
+
+def replaced(event: dict[str, Any], value: Any, *path: str) -> dict[str, Any]:
+    target = event
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return event
+
+
+def with_bad_base64() -> dict[str, Any]:
+    event = http_v2("POST", "/orders/quote", {"content-type": "application/json"}, b"{}")
+    event["isBase64Encoded"] = True
+    event["body"] = "!!! not base64 !!!"
+    return event
+
+
+ORDER = b'{"address": {"province_code": 79, "ward_code": 26740, "street": "x"}}'
+
+CASES: dict[str, Callable[[], Event]] = {
+    "none": lambda: None,
+    "empty object": lambda: {},
+    "a list": lambda: [1, 2, 3],
+    "a string": lambda: "GET /countries",
+    "an SQS batch": lambda: {"Records": [{"eventSource": "aws:sqs", "body": "{}"}]},
+    "a scheduled event": lambda: {"source": "aws.events", "detail-type": "Scheduled Event"},
+    "v2 without requestContext": lambda: without(http_v2("GET", "/countries"), "requestContext"),
+    "v2 without http": lambda: without(http_v2("GET", "/countries"), "requestContext", "http"),
+    "v2 bare": lambda: {"version": "2.0"},
+    "v1 bare": lambda: {"resource": "/", "requestContext": {}},
+    "ALB bare": lambda: {"requestContext": {"elb": {}}},
+    "v1 without headers": lambda: without(rest_v1("GET", "/countries"), "headers"),
+    "null headers": lambda: replaced(http_v2("GET", "/countries"), None, "headers"),
+    "null query string": lambda: replaced(http_v2("GET", "/countries"), None, "rawQueryString"),
+    "a number as body": lambda: replaced(http_v2("POST", "/orders/quote"), 12, "body"),
+    "invalid base64 body": with_bad_base64,
+    "base64 of binary garbage": lambda: replaced(
+        replaced(http_v2("POST", "/orders/quote"), True, "isBase64Encoded"),
+        base64.b64encode(bytes(range(256))).decode(),
+        "body",
+    ),
+    "a 3 MB body": lambda: http_v2(
+        "POST",
+        "/orders",
+        {"content-type": "application/json"},
+        b'{"x":"' + b"a" * 3_000_000 + b'"}',
+    ),
+    "odd method": lambda: replaced(
+        replaced(rest_v1("BREW", "/countries"), "BREW", "requestContext", "httpMethod"),
+        "BREW",
+        "httpMethod",
+    ),
+    "empty method": lambda: replaced(
+        http_v2("GET", "/countries"), "", "requestContext", "http", "method"
+    ),
+    "TRACE": lambda: http_v2("TRACE", "/countries"),
+    "invalid UTF-8 in the path": lambda: http_v2("GET", "/countries/%ff%fe"),
+    "invalid UTF-8 in the query": lambda: http_v2("GET", "/vn/provinces?q=%ff%fe%fd"),
+    "a lone surrogate in the path": lambda: replaced(
+        http_v2("GET", "/countries/x"), "/countries/\udcff", "requestContext", "http", "path"
+    ),
+    "a lone surrogate in the query": lambda: replaced(
+        http_v2("GET", "/countries"), "q=\udcff", "rawQueryString"
+    ),
+    "a lone surrogate in a header name": lambda: http_v2("GET", "/countries", {"x-\udcff": "v"}),
+    "a 200 kB header": lambda: http_v2("GET", "/countries/VN", {"x-big": "a" * 200_000}),
+    "500 headers": lambda: http_v2("GET", "/countries/VN", {f"x-h{i}": "v" for i in range(500)}),
+    "a NUL in the path": lambda: http_v2("GET", "/countries/V%00N"),
+    "ALB with an encoded query": lambda: alb("GET", "/vn/provinces?q=h%E1%BB%93"),
+    "JSON that is not an order": lambda: http_v2(
+        "POST", "/orders", {"content-type": "application/json"}, b"[1, 2, 3]"
+    ),
+    "truncated JSON": lambda: http_v2(
+        "POST", "/orders", {"content-type": "application/json"}, ORDER[:-5]
+    ),
+}
+
+
+def assert_well_formed(response: Any) -> None:
+    assert isinstance(response, dict)
+    assert isinstance(response["statusCode"], int)
+    assert isinstance(response["isBase64Encoded"], bool)
+    assert isinstance(response.get("body", ""), str)
+    headers = response.get("headers") or {}
+    assert all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items())
+    json.dumps(response)  # the runtime must be able to serialise it
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_a_bad_event_gets_a_well_formed_4xx_and_the_next_invoke_is_warm(
+    case: str, sql: SqlWindow
+) -> None:
+    response = handler(CASES[case](), LambdaContext())
+    assert_well_formed(response)
+    assert 400 <= response["statusCode"] < 500 or response["statusCode"] == 200, response
+    body = response.get("body") or ""
+    for leak in ("Traceback", 'File "', "site-packages", "sqlalchemy", "SELECT "):
+        assert leak not in body
+    sql.reset()
+    after = invoke(http_v2("GET", "/countries/VN"))
+    assert after.status == 200
+    assert after.json()["alpha_2"] == "VN"
+    assert sql.statements == []
+
+
+def test_events_that_are_not_http_get_the_documented_400() -> None:
+    events: list[Any] = [None, {}, {"Records": []}]
+    for event in events:
+        response = handler(event, LambdaContext())
+        assert response["statusCode"] == 400
+        assert json.loads(response["body"])["type"] == "urn:refdata:problem:bad-event"
+
+
+def test_a_huge_body_is_refused_with_413() -> None:
+    response = handler(CASES["a 3 MB body"](), LambdaContext())
+    assert response["statusCode"] == 413

@@ -1,0 +1,112 @@
+"""`make bench` keeps working: its smoke mode runs end to end. No test here asserts a time."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.cold import parse_importtime, top_imports
+from bench.load import parse_wrk
+from bench.variants import ROUTES, WARM
+from tests.conftest import Backend
+from tests.support import REPO
+
+WRK_OUTPUT = """\
+Running 10s test @ http://127.0.0.1:40123/countries
+  1 threads and 16 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     4.21ms  612.00us  18.07ms   91.20%
+    Req/Sec     3.81k   210.33     4.02k    88.00%
+  Latency Distribution
+     50%    4.10ms
+     75%    4.30ms
+     90%    4.62ms
+     99%    7.55ms
+  37912 requests in 10.00s, 0.93GB read
+  Socket errors: connect 0, read 1, write 0, timeout 2
+Requests/sec:   3790.22
+Transfer/sec:     95.31MB
+"""
+
+# Children are printed before their parent, indented two spaces per level.
+IMPORTTIME = """\
+import time: self [us] | cumulative | imported package
+import time:       100 |        100 |       sqlalchemy.util
+import time:       400 |        500 |     sqlalchemy
+import time:       900 |        900 |     fastapi.routing
+import time:       200 |       1100 |   fastapi
+import time:        50 |       1650 | app.main
+import time:      3000 |       3000 | pydantic
+"""
+
+
+def test_smoke_run_writes_the_report_the_chart_and_sane_counts(
+    backend: Backend, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REFDATA_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "--smoke", "--backend", backend.kind, "--out", str(out),
+         "--json", str(tmp_path / "results.json")],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "[bench" in result.stdout  # progress is shown while it runs
+
+    assert (out / "benchmarks.png").read_bytes().startswith(b"\x89PNG")
+    markdown = (out / "benchmarks.md").read_text()
+    assert "![Warm invokes and INIT](benchmarks.png)" in markdown
+    for heading in ("## Targets", "## Warm invokes", "## Cold start", "## Under uvicorn"):
+        assert heading in markdown
+    for variant in WARM:
+        assert variant.label in markdown
+
+    results = json.loads((tmp_path / "results.json").read_text())
+    warm = results["warm"][backend.kind]
+    assert set(warm) == {variant.key for variant in WARM}
+    for route in ROUTES:
+        # The same 200 body from every design, or the comparison means nothing.
+        assert len({warm[key]["routes"][route]["body_sha256"] for key in warm}) == 1
+        assert {warm[key]["routes"][route]["status"] for key in warm} == {200}
+        assert warm["c"]["routes"][route]["statements"] == 0
+        assert warm["c"]["routes"][route]["connects"] == 0
+        assert warm["d"]["routes"][route]["statements"] == 0
+        assert warm["b"]["routes"][route]["statements"] >= 1
+        assert warm["b"]["routes"][route]["connects"] == 0
+        assert warm["a"]["routes"][route]["connects"] >= 1
+        if backend.kind == "postgresql":
+            assert warm["c"]["routes"][route]["server_statements"] == 0
+            assert warm["b"]["routes"][route]["server_statements"] >= 1
+
+    cold = results["cold"]
+    assert set(cold["medians_ms"]) == {
+        f"{kind}/{mode}" for kind in ("app", "libraries", "named") for mode in ("pyc", "nopyc")
+    }
+    assert cold["libraries"] > 100
+    assert len(cold["top_imports"]) == 10
+    assert any(m["name"] == "app.reference" for m in cold["app_modules"])
+    for key in ("b", "c"):
+        for route in ROUTES:
+            measured = results["load"][key][route]
+            assert measured["requests"] > 0
+            assert measured["errors"] == 0
+
+
+def test_wrk_output_is_read() -> None:
+    measured = parse_wrk(WRK_OUTPUT, 10, 16)
+    assert measured.requests == 37912
+    assert measured.requests_per_second == 3790.22
+    assert measured.p50_ms == 4.10
+    assert measured.p99_ms == 7.55
+    assert measured.errors == 3
+
+
+def test_top_imports_never_count_a_module_twice() -> None:
+    nodes = parse_importtime(IMPORTTIME)
+    assert [(n.name, n.depth) for n in nodes][:2] == [("sqlalchemy.util", 3), ("sqlalchemy", 2)]
+    top = [n.name for n in top_imports(nodes, count=3)]
+    # app.* is the app's own; fastapi contains sqlalchemy's import here, so only fastapi counts.
+    assert top == ["pydantic", "fastapi"]
