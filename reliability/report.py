@@ -36,7 +36,22 @@ def _checks(checks: dict[str, bool]) -> list[str]:
     return lines
 
 
+def _operations(operations: list[dict[str, Any]]) -> list[str]:
+    lines = ["| variant | operation | requests | statuses |", "|---|---|--:|---|"]
+    for op in operations:
+        statuses = ", ".join(f"{k}: {v:,}" for k, v in op.get("statuses", {}).items())
+        lines.append(
+            f"| {op.get('variant', '')} | `{op.get('operation', '')}` "
+            f"| {op.get('requests', 0):,} | {statuses} |"
+        )
+    return [*lines, ""]
+
+
 def _facts(title: str, facts: dict[str, Any]) -> list[str]:
+    operations = facts.get("operations")
+    if isinstance(operations, list) and operations and isinstance(operations[0], dict):
+        facts = {k: v for k, v in facts.items() if k != "operations"}
+        return [*_facts(title, facts), *_operations(operations)]
     lines = [f"**{title}**", ""]
     lines += [
         f"- {key.replace('_', ' ')}: {value if key == 'seed' else _value(value)}"
@@ -65,8 +80,9 @@ def section(summary: dict[str, Any]) -> list[str]:
         for key in ("tried", "observed"):
             if isinstance(run.get(key), dict):
                 lines += _facts(key.capitalize(), run[key])
-        lines += [*_checks(run.get("checks", {})), ""]
-    if not summary.get("runs"):
+        if run.get("checks"):
+            lines += [*_checks(run["checks"]), ""]
+    if not summary.get("runs") or summary.get("scenario") == "fuzz":
         lines += [*_checks(summary.get("checks", {})), ""]
     return lines
 
@@ -97,10 +113,34 @@ def render(summaries: list[dict[str, Any]], missing: list[str]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def normalize(summary: dict[str, Any]) -> dict[str, Any]:
+    """reliability.fuzz writes `part`/`what`/`backends`; lay it out like the others."""
+    if "scenario" not in summary and summary.get("part") == "fuzzing":
+        summary = {
+            "scenario": "fuzz",
+            "environment": summary.get("what"),
+            "tried": {
+                "examples_per_operation": summary.get("examples_per_operation"),
+                "seed": summary.get("seed"),
+                "requests": summary.get("requests"),
+            },
+            "runs": [
+                {"scenario": f"backend: {b.get('backend', '?')}", "observed": b, "checks": {}}
+                for b in summary.get("backends", [])
+            ],
+            "checks": summary.get("checks", {}),
+            "command": summary.get("command")
+            or f"python -m reliability.fuzz --examples {summary.get('examples_per_operation')}",
+            **summary,
+        }
+    summary.setdefault("held", all(summary.get("checks", {}).values()))
+    return summary
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     source, target = Path(args[0]), Path(args[1])
-    summaries = [json.loads(path.read_text()) for path in sorted(source.glob("*.json"))]
+    summaries = [normalize(json.loads(p.read_text())) for p in sorted(source.glob("*.json"))]
     summaries.sort(key=lambda s: ORDER.index(s["scenario"]) if s.get("scenario") in ORDER else 99)
     present = {s.get("scenario") for s in summaries}
     missing = [name for name in ORDER if name not in present]
