@@ -267,7 +267,6 @@ class CacheUnavailable(RuntimeError):
 
     def __init__(self, reason: str, retry_after: int) -> None:
         super().__init__(reason)
-        self.reason = reason
         self.retry_after = retry_after
 
 

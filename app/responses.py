@@ -26,7 +26,3 @@ class CachedJSON(Response):
             (b"content-length", b"%d" % len(body)),
             (b"content-type", b"application/json"),
         ]
-
-
-def cached_json(body: bytes, etag: str) -> Response:
-    return CachedJSON(body, etag)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from app.logs import JsonFormatter, logger
 from app.reference import cache
 from tests.events import http_v2
 from tests.support import ADMIN_KEY, Database, Reply, invoke, run_python
@@ -55,12 +58,21 @@ class TestAuth:
         assert reply.json()["type"] == "urn:refdata:problem:forbidden"
 
     def test_the_key_never_reaches_a_response_or_the_log(
-        self, capfd: pytest.CaptureFixture[str]
+        self, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
     ) -> None:
+        # The suite logs at WARNING; at DEBUG every request line is written and could leak.
+        # The log stream is read directly: it was bound at import, before any capture.
+        monkeypatch.setattr(logger, "level", logger.level)  # restored after the test
+        logger.setLevel(logging.DEBUG)
+        log = io.StringIO()
+        for handler in logger.handlers:
+            if isinstance(handler.formatter, JsonFormatter):
+                monkeypatch.setattr(handler, "stream", log)
         for key in (ADMIN_KEY, "wrong-key-but-secret-looking"):
             reply = admin("POST", "/admin/cache/refresh", authorization=f"Bearer {key}")
             assert key.encode() not in reply.body
         out, err = capfd.readouterr()
+        err += log.getvalue()
         assert ADMIN_KEY not in out + err
         assert "wrong-key-but-secret-looking" not in out + err
 

@@ -9,9 +9,6 @@ restart a real server.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -23,9 +20,9 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 
 from app.reference import CacheUnavailable, Freshness, Outcome, ReferenceCache
-from reliability.environments import LambdaEnvironment, app_connections
+from reliability.environments import LambdaEnvironment, Uvicorn, app_connections
 from tests import pg
-from tests.support import ADMIN_KEY, REPO, Database, SqlWindow, migrate
+from tests.support import ADMIN_KEY, Database, SqlWindow, migrate
 
 
 class Clock:
@@ -267,21 +264,14 @@ def test_stale_if_error_with_the_server_stopped_and_restarted(start_environment:
 def test_single_flight_under_uvicorn(own_database: tuple[Database, Engine], tmp_path: Any) -> None:
     """40 concurrent requests arriving after the TTL: exactly one revalidation runs."""
     database, _ = own_database
-    port = pg.free_port()
-    log = (tmp_path / "uvicorn.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning"],
-        cwd=REPO,
-        env={**os.environ, "REFDATA_DATABASE_URL": database.url,
-             "REFDATA_CACHE_TTL_SECONDS": "2", "REFDATA_LOG_LEVEL": "WARNING"},
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        health = wait_for(f"{base}/health", process)
-        assert health["counters"]["revalidations"] == 0
+    env = {
+        "REFDATA_DATABASE_URL": database.url,
+        "REFDATA_CACHE_TTL_SECONDS": "2",
+        "REFDATA_LOG_LEVEL": "WARNING",
+    }
+    with Uvicorn(env, tmp_path / "uvicorn.log") as uvicorn:
+        base = f"http://127.0.0.1:{uvicorn.port}"
+        assert health(base)["counters"]["revalidations"] == 0
         time.sleep(2.2)
         barrier = threading.Barrier(40)
         statuses: list[int] = []
@@ -297,22 +287,12 @@ def test_single_flight_under_uvicorn(own_database: tuple[Database, Engine], tmp_
         for thread in threads:
             thread.join(30)
         assert statuses == [200] * 40
-        counters = wait_for(f"{base}/health", process)["counters"]
+        counters = health(base)["counters"]
         assert counters["revalidations"] == 1
         assert counters["reloads"] == 0
-    finally:
-        process.terminate()
-        process.wait(10)
-        log.close()
 
 
-def wait_for(url: str, process: subprocess.Popen[bytes]) -> dict[str, Any]:
-    for _ in range(300):
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310
-                body: dict[str, Any] = json.loads(response.read())
-                return body
-        except (urllib.error.URLError, ConnectionError):
-            assert process.poll() is None, "uvicorn exited"
-            time.sleep(0.05)
-    raise AssertionError(f"{url} never answered")
+def health(base: str) -> dict[str, Any]:
+    with urllib.request.urlopen(f"{base}/health", timeout=10) as response:  # noqa: S310
+        body: dict[str, Any] = json.loads(response.read())
+        return body

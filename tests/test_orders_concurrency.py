@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -23,7 +22,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
-from tests.pg import free_port
+from reliability.environments import Uvicorn
 from tests.support import REPO, Database
 
 BODY = json.dumps(
@@ -46,42 +45,17 @@ def stored(database: Database, key: str) -> list[str]:
     return found
 
 
-UVICORN = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1"]
-
-
 @pytest.fixture(scope="module")
 def server(database: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """uvicorn with a pool of 4 connections, so requests really write side by side."""
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("uvicorn-orders") / "stderr.log"
     env = {
-        **os.environ,
         "REFDATA_DATABASE_URL": database.url,
         "REFDATA_DB_POOL_SIZE": "4",
         "REFDATA_LOG_LEVEL": "WARNING",
     }
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [*UVICORN, "--port", str(port)],
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(f"{base}/health", timeout=1).close()  # noqa: S310
-                break
-            except (urllib.error.URLError, ConnectionError):
-                if process.poll() is not None:
-                    pytest.fail(f"uvicorn exited: {log_path.read_text(errors='replace')}")
-                time.sleep(0.05)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    log_path = tmp_path_factory.mktemp("uvicorn-orders") / "stderr.log"
+    with Uvicorn(env, log_path) as uvicorn:
+        yield f"http://127.0.0.1:{uvicorn.port}"
 
 
 def place(base: str, key: str) -> tuple[int, dict[str, Any], bool]:

@@ -3,47 +3,21 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 
 import pytest
 
-from tests.pg import free_port
-from tests.support import REPO, Database
+from reliability.environments import Uvicorn
+from tests.support import Database
 
 
 @pytest.fixture(scope="module")
 def server(database: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
     log_path = tmp_path_factory.mktemp("uvicorn") / "stderr.log"
-    command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1"]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [*command, "--port", str(port)],
-            cwd=REPO,
-            env={**os.environ, "REFDATA_DATABASE_URL": database.url},
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(f"{base}/health", timeout=1).close()  # noqa: S310
-                break
-            except (urllib.error.URLError, ConnectionError):
-                if process.poll() is not None:
-                    pytest.fail(f"uvicorn exited: {log_path.read_text(errors='replace')}")
-                time.sleep(0.05)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with Uvicorn({"REFDATA_DATABASE_URL": database.url}, log_path) as uvicorn:
+        yield f"http://127.0.0.1:{uvicorn.port}"
 
 
 def fetch(url: str) -> tuple[int, str, bytes]:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Request, Response
 
 from app.problems import NotFound, responses
 from app.reference import EMPTY, Item, Snapshot, cache
-from app.responses import cached_json
+from app.responses import CachedJSON
 from app.routes.search import SEARCH_DOCS, search
 from app.schemas import CountryRead, SubdivisionRead
 
@@ -41,7 +41,7 @@ def _country(snapshot: Snapshot, code: str) -> Item:
 async def list_countries(request: Request) -> Response:
     """All countries, or those whose name contains `q` (case- and accent-insensitive)."""
     collection = search((await cache.asnapshot()).countries, request)
-    return cached_json(collection.body, collection.etag)
+    return CachedJSON(collection.body, collection.etag)
 
 
 @router.get(
@@ -53,7 +53,7 @@ async def list_countries(request: Request) -> Response:
 async def get_country(code: CountryCode) -> Response:
     """One country by any of its ISO 3166-1 codes."""
     item = _country(await cache.asnapshot(), code)
-    return cached_json(item.body, item.etag)
+    return CachedJSON(item.body, item.etag)
 
 
 @router.get(
@@ -67,4 +67,4 @@ async def list_subdivisions(code: CountryCode) -> Response:
     snapshot = await cache.asnapshot()
     country = _country(snapshot, code)
     collection = snapshot.subdivisions_by_country.get(country.record["alpha_2"], EMPTY)
-    return cached_json(collection.body, collection.etag)
+    return CachedJSON(collection.body, collection.etag)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Response
 
 from app.problems import NotFound, responses
 from app.reference import cache
-from app.responses import cached_json
+from app.responses import CachedJSON
 from app.schemas import CurrencyRead
 
 router = APIRouter(prefix="/currencies", tags=["currencies"])
@@ -20,7 +20,7 @@ router = APIRouter(prefix="/currencies", tags=["currencies"])
 async def list_currencies() -> Response:
     """All ISO 4217 currencies."""
     collection = (await cache.asnapshot()).currencies
-    return cached_json(collection.body, collection.etag)
+    return CachedJSON(collection.body, collection.etag)
 
 
 @router.get(
@@ -39,4 +39,4 @@ async def get_currency(
     item = (await cache.asnapshot()).currency_by_code.get(code.upper())
     if item is None:
         raise NotFound(f"No currency with code {code!r}.")
-    return cached_json(item.body, item.etag)
+    return CachedJSON(item.body, item.etag)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Response
 
 from app.problems import NotFound, responses
 from app.reference import cache
-from app.responses import cached_json
+from app.responses import CachedJSON
 from app.schemas import SettingRead
 
 router = APIRouter(prefix="/settings", tags=["settings"])
@@ -18,7 +18,7 @@ router = APIRouter(prefix="/settings", tags=["settings"])
 async def list_settings() -> Response:
     """Every business setting with its typed value."""
     collection = (await cache.asnapshot()).settings
-    return cached_json(collection.body, collection.etag)
+    return CachedJSON(collection.body, collection.etag)
 
 
 @router.get(
@@ -37,4 +37,4 @@ async def get_setting(
     item = (await cache.asnapshot()).setting_by_key.get(key)
     if item is None:
         raise NotFound(f"No setting with key {key!r}.")
-    return cached_json(item.body, item.etag)
+    return CachedJSON(item.body, item.etag)

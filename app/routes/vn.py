@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Request, Response
 
 from app.problems import NotFound, responses
 from app.reference import EMPTY, cache
-from app.responses import cached_json
+from app.responses import CachedJSON
 from app.routes.search import SEARCH_DOCS, search
 from app.schemas import ProvinceRead, WardRead
 
@@ -29,7 +29,7 @@ async def list_provinces(request: Request) -> Response:
     """The 34 provinces and centrally-run cities; `q` finds `Thành phố Hồ Chí Minh` from
     `ho chi minh`."""
     collection = search((await cache.asnapshot()).provinces, request)
-    return cached_json(collection.body, collection.etag)
+    return CachedJSON(collection.body, collection.etag)
 
 
 @router.get(
@@ -43,7 +43,7 @@ async def get_province(code: ProvinceCode) -> Response:
     item = (await cache.asnapshot()).province_by_code.get(code)
     if item is None:
         raise NotFound(f"No province with code {code}.")
-    return cached_json(item.body, item.etag)
+    return CachedJSON(item.body, item.etag)
 
 
 @router.get(
@@ -59,7 +59,7 @@ async def list_wards(request: Request, code: ProvinceCode) -> Response:
     if code not in snapshot.province_by_code:
         raise NotFound(f"No province with code {code}.")
     collection = search(snapshot.wards_by_province.get(code, EMPTY), request)
-    return cached_json(collection.body, collection.etag)
+    return CachedJSON(collection.body, collection.etag)
 
 
 @router.get(
@@ -73,4 +73,4 @@ async def get_ward(code: WardCode) -> Response:
     item = (await cache.asnapshot()).ward_by_code.get(code)
     if item is None:
         raise NotFound(f"No ward with code {code}.")
-    return cached_json(item.body, item.etag)
+    return CachedJSON(item.body, item.etag)
