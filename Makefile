@@ -38,7 +38,7 @@ test-postgres: $(BIN)/activate
 
 ## Build the Lambda zip(s) with `serverless package` and check them (scripts/package_lambda.py).
 package: $(BIN)/activate node_modules/.package-lock.json
-	$(BIN)/python scripts/package_lambda.py
+	$(BIN)/python -m scripts.package_lambda
 
 ## The handler under AWS's runtime client on an emulated Runtime API; HTTP on 127.0.0.1:3000.
 lambda: $(BIN)/activate

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -49,35 +50,90 @@ class JsonFormatter(logging.Formatter):
         return dumps(entry).decode()
 
 
-def emit(message: str, fields: dict[str, Any]) -> None:
-    """The per-request line: the same logger, stream and format as `logger.info`, without
-    building a LogRecord — it runs on every invoke, so its cost is part of every latency."""
-    if not logger.isEnabledFor(logging.INFO):
+# ".000+00:00" … ".999+00:00": the part of a timestamp that changes every millisecond.
+_MILLIS = tuple(f".{ms:03d}+00:00" for ms in range(1000))
+
+
+class _Second:
+    """The second of the last timestamp, and its text: formatted once a second, not on
+    every invoke (datetime.now(UTC).isoformat costs over a µs, in every request's latency)."""
+
+    value = -1
+    text = ""
+
+
+def timestamp() -> str:
+    """Now, in ISO 8601 UTC with milliseconds: what JsonFormatter writes as "time"."""
+    ms = time.time_ns() // 1_000_000
+    second = ms // 1000
+    if second != _Second.value:
+        _Second.text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _Second.value = second
+    return _Second.text + _MILLIS[ms - second * 1000]
+
+
+class _Sink:
+    """Where request lines go: the stream of the handler `configure` installed. Whether
+    its binary buffer can take the bytes is worked out when the stream is first seen (a
+    test, or a runtime, may swap it), not on every line: the lookup cost µs per invoke."""
+
+    handler: logging.StreamHandler[Any] | None = None
+    stream: Any = None
+    binary: Any = None
+
+    @classmethod
+    def bind(cls, handler: logging.StreamHandler[Any]) -> None:
+        stream = cls.stream = handler.stream
+        binary = getattr(stream, "buffer", None)
+        # A text stream that passes every write straight down (stderr: write-through
+        # since Python 3.9; or line-buffered, as under awslambdaric) holds no partial line
+        # between writes, so the bytes can go straight to its binary layer, whole, in one
+        # write as TextIOWrapper itself would: no decode, no text layer. Any other stream
+        # gets text, under the handler's lock.
+        passes_through = getattr(stream, "write_through", False) or getattr(
+            stream, "line_buffering", False
+        )
+        cls.binary = binary if binary is not None and passes_through else None
+
+
+def write_line(entry: dict[str, Any]) -> None:
+    """One JSON object as one line to refdata's log stream, bypassing LogRecord and
+    Formatter: for the per-request line, whose cost is part of every invoke's latency.
+    The caller checks `logger.isEnabledFor` and fills in time, level, logger and message."""
+    handler = _Sink.handler
+    if handler is None:
         return
-    entry = {
-        "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
-        "level": "INFO",
-        "logger": "refdata",
-        "message": message,
-        **fields,
-    }
-    line = dumps(entry).decode() + "\n"
-    for handler in logger.handlers:
-        if isinstance(handler, logging.StreamHandler):
-            # No flush: stderr is line-buffered (Python ≥ 3.9), so the line goes out whole.
-            with handler.lock or contextlib.nullcontext():
-                handler.stream.write(line)
+    try:
+        line = orjson.dumps(entry, default=str, option=orjson.OPT_APPEND_NEWLINE)
+    except TypeError:
+        line = dumps(entry) + b"\n"
+    if handler.stream is not _Sink.stream:
+        _Sink.bind(handler)
+    binary = _Sink.binary
+    if binary is not None:
+        binary.write(line)
+        binary.flush()
+    else:
+        with handler.lock or contextlib.nullcontext():
+            handler.stream.write(line.decode())
+            handler.stream.flush()
 
 
 def configure(level: str) -> logging.Logger:
     """Idempotent: a second call (a second import) adds no second handler."""
     logger = logging.getLogger("refdata")
     logger.setLevel(level)
-    if not any(isinstance(h.formatter, JsonFormatter) for h in logger.handlers):
+    for handler in logger.handlers:
+        if isinstance(handler, logging.StreamHandler) and isinstance(
+            handler.formatter, JsonFormatter
+        ):
+            break
+    else:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(JsonFormatter())
         logger.addHandler(handler)
         logger.propagate = False
+    _Sink.handler = handler
     return logger
 
 

@@ -1,21 +1,21 @@
 """The edge of the app: one pure ASGI middleware (no per-request task or thread).
 
-On every HTTP request it sets the stage prefix (ASGI root_path) from the Lambda event,
-refuses oversized bodies (413), answers conditional GETs (304), adds Server-Timing,
-security headers and a staleness warning, and writes one JSON log line (and an EMF metrics
-line when something happened). One layer instead of five: each layer costs every invoke.
+On every HTTP request it refuses oversized bodies (413), answers conditional GETs (304),
+adds Server-Timing, security headers and a staleness warning, and writes one JSON log line
+(and an EMF metrics line when something happened). One layer instead of five: each layer
+costs every invoke. (A REST stage prefix arrives as ASGI root_path: app/lambda_handler.py.)
 """
 
 from __future__ import annotations
 
+import logging
 import time
-from typing import Any
 from urllib.parse import quote
 
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.logs import dumps, emit
+from app.logs import dumps, logger, timestamp, write_line
 from app.metrics import publish
 from app.reference import Outcome, cache
 from app.runtime import Environment, RequestStats, start_request
@@ -40,24 +40,6 @@ _NOT_MODIFIED_DROPS = frozenset({b"content-length", b"content-type"})
 _BODYLESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def external_prefix(event: dict[str, Any], path: str) -> str:
-    """The part of the client's URL in front of the route: a REST stage or a base path.
-
-    API Gateway reports the client's full path in requestContext (`/prod/countries` for a
-    REST stage, `/v1/countries` behind a custom-domain base path); Mangum routes on the
-    path without it. The difference is the prefix links must carry.
-    """
-    context = event.get("requestContext") or {}
-    full = context.get("path") or (context.get("http") or {}).get("path")
-    if not isinstance(full, str) or full == path:
-        return ""
-    if path == "/" and full.endswith("/"):
-        return full.rstrip("/")
-    if full.endswith(path):
-        return full[: len(full) - len(path)].rstrip("/")
-    return ""
-
-
 def etag_matches(if_none_match: bytes, etag: bytes) -> bool:
     # If-None-Match uses the weak comparison (RFC 9110 §13.1.2): W/ prefixes are ignored.
     if if_none_match.strip() == b"*":
@@ -72,40 +54,59 @@ def response_start(
     status = message["status"]
     headers = message.get("headers")
     headers = headers if isinstance(headers, list) else list(headers or ())
-    if if_none_match is not None and status == 200:
-        etag = next((value for name, value in headers if name == b"etag"), None)
-        if etag is not None and etag_matches(if_none_match, etag):
-            status = 304
-            headers = [h for h in headers if h[0] not in _NOT_MODIFIED_DROPS]
-    # A route with its own policy (the docs pages) keeps it.
-    own = [name for name, _ in headers if name in _SECURITY_NAMES]
-    headers += [h for h in SECURITY_HEADERS if h[0] not in own] if own else SECURITY_HEADERS
-    duration = (time.perf_counter() - started) * 1000
-    headers.append((b"server-timing", b"app;dur=%.3f" % duration))
-    if stats.cache_outcome == Outcome.STALE and stats.stale_seconds is not None:
+    etag = own = None
+    for name, value in headers:
+        if name == b"etag":
+            etag = value
+        elif name in _SECURITY_NAMES:
+            own = True  # a route with its own policy (the docs pages) keeps it
+    if (
+        etag is not None
+        and if_none_match is not None
+        and status == 200
+        and etag_matches(if_none_match, etag)
+    ):
+        status = 304
+        headers = [h for h in headers if h[0] not in _NOT_MODIFIED_DROPS]
+    if own:
+        names = {name for name, _ in headers}
+        headers += [h for h in SECURITY_HEADERS if h[0] not in names]
+    else:
+        headers += SECURITY_HEADERS
+    headers.append((b"server-timing", b"app;dur=%.3f" % ((time.perf_counter() - started) * 1000)))
+    if stats.stale_seconds is not None and stats.cache_outcome == Outcome.STALE:
         headers += [_STALE_WARNING, (b"x-refdata-stale-seconds", b"%d" % stats.stale_seconds)]
     message["status"], message["headers"] = status, headers
     return message
 
 
 def log_request(
-    method: str, path: str, *, status: int, started: float, cold_start: bool, stats: RequestStats
+    method: str, path: str, status: int, stats: RequestStats, *, started: float, cold_start: bool
 ) -> None:
+    """The request's line: path, status, duration, cold start, SQL statements, cache outcome
+    and age, as one JSON object (app/logs.py write_line). It is written on every invoke, so
+    it is built without a LogRecord, datetime or round()."""
+    if not logger.isEnabledFor(logging.INFO):
+        return
     snapshot = cache.current
-    emit(
-        "request",
+    write_line(
         {
+            "time": timestamp(),
+            "level": "INFO",
+            "logger": "refdata",
+            "message": "request",
             "method": method,
             "path": path,
             "status": status,
-            "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+            # µs, as a float of ms: exact to the µs, without round()'s cost.
+            "duration_ms": int((time.perf_counter() - started) * 1e6) / 1000,
             "cold_start": cold_start,
             "sql_statements": stats.statements,
             "cache_outcome": stats.cache_outcome,
             "cache_version": snapshot.version if snapshot else None,
-            "cache_age_s": round(snapshot.age_seconds(), 1) if snapshot else None,
+            "cache_age_s": int(snapshot.age_seconds() * 10) / 10 if snapshot else None,
             "stale_s": stats.stale_seconds,
-        },
+        }
     )
 
 
@@ -126,21 +127,18 @@ class Edge:
         stats = start_request()
         started = time.perf_counter()
         status = 500
-        path = scope["path"]
+        method, path = scope["method"], scope["path"]
+        if scope.get("root_path"):
+            path = path.removeprefix(scope["root_path"])  # logged as routed: /countries
+        has_body = method not in _BODYLESS_METHODS
         if_none_match = None
         too_large = False
         for name, value in scope["headers"]:
             if name == b"if-none-match":
                 if_none_match = value
-            elif name == b"content-length" and scope["method"] not in _BODYLESS_METHODS:
+            elif has_body and name == b"content-length":
                 too_large = not value.isdigit() or int(value) > self.max_body_bytes
-        event = scope.get("aws.event")
-        if event is not None:
-            prefix = external_prefix(event, path)
-            if prefix:
-                # ASGI: path includes root_path; Starlette strips it again when routing.
-                scope = {**scope, "root_path": prefix, "path": prefix + path}
-        if scope["method"] not in _BODYLESS_METHODS:
+        if has_body:
             receive = self._limited(receive)
         not_modified = False
 
@@ -161,14 +159,7 @@ class Edge:
             else:
                 await self.app(scope, receive, send_wrapped)
         finally:
-            log_request(
-                scope["method"],
-                path,
-                status=status,
-                started=started,
-                cold_start=cold_start,
-                stats=stats,
-            )
+            log_request(method, path, status, stats, started=started, cold_start=cold_start)
             if cold_start or cache.events != self._published_events:
                 # Counted since the last EMF line (usually: by this request).
                 publish(cold_start, self._published, cache.counters)

@@ -7,7 +7,10 @@ from fastapi import Response
 
 from app.config import settings
 
-_CACHE_CONTROL = f"public, max-age={settings.http_max_age_seconds}".encode()
+_SAME_FOR_ALL = (
+    (b"cache-control", f"public, max-age={settings.http_max_age_seconds}".encode()),
+    (b"content-type", b"application/json"),
+)
 
 
 class CachedJSON(Response):
@@ -22,7 +25,6 @@ class CachedJSON(Response):
         self.body = body
         self.raw_headers = [
             (b"etag", etag.encode()),
-            (b"cache-control", _CACHE_CONTROL),
             (b"content-length", b"%d" % len(body)),
-            (b"content-type", b"application/json"),
+            *_SAME_FOR_ALL,
         ]

@@ -18,7 +18,6 @@ machine slows them alike.
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import shutil
 import statistics
@@ -30,52 +29,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from scripts import init_probe
 from tests.support import REPO
 
 NAMED_LIBRARIES = ("fastapi", "mangum", "sqlalchemy", "pydantic", "psycopg")
 FIRST_PATH = "/countries"
 
-# The first invoke is an HTTP API (2.0) event, as in tests/events.py, inlined so the probe
-# imports nothing of the tests.
-_EVENT = {
-    "version": "2.0",
-    "routeKey": "$default",
-    "rawPath": FIRST_PATH,
-    "rawQueryString": "",
-    "headers": {"host": "bench.local"},
-    "isBase64Encoded": False,
-    "requestContext": {
-        "http": {
-            "method": "GET",
-            "path": FIRST_PATH,
-            "protocol": "HTTP/1.1",
-            "sourceIp": "127.0.0.1",
-            "userAgent": "bench",
-        },
-        "domainName": "bench.local",
-        "stage": "$default",
-    },
-}
-
-APP_PROBE = f"""
-import sys, time
-started = time.perf_counter()
-before = set(sys.modules)
-import app.lambda_handler
-imported = time.perf_counter()
-reply = app.lambda_handler.handler({_EVENT!r}, None)
-done = time.perf_counter()
-import json
+APP_PROBE = init_probe.source(
+    FIRST_PATH,
+    "bench.local",
+    setup="before = set(sys.modules)",
+    extra="""
 from app.reference import cache
-print(json.dumps({{
-    "import_ms": (imported - started) * 1000,
-    "first_invoke_ms": (done - imported) * 1000,
-    "init_ms": (done - started) * 1000,
-    "status": reply["statusCode"],
+extra = {
     "cache_load_ms": cache.current.load_ms if cache.current else None,
     "modules": [m for m in list(sys.modules) if m not in before],
-}}))
-"""
+}
+""",
+)
 
 _PRINT_MODULE_FILES = """
 print(json.dumps({m: getattr(sys.modules[m], "__file__", None) for m in list(sys.modules)}))
@@ -138,39 +109,18 @@ def _run(
     command = [sys.executable, "-S", "-B"]
     if importtime:
         command += ["-X", "importtime"]
-    result = subprocess.run(  # noqa: S603 -- our own interpreter and code
-        [*command, "-c", code, *args],
-        cwd=tree,
-        env={**env, "PYTHONPATH": str(tree)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"INIT probe failed in {tree}:\n{result.stderr[-3000:]}")
-    return result
-
-
-def _last_json(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
-    return loaded
+    return init_probe.run(command, code, *args, cwd=tree, env={**env, "PYTHONPATH": str(tree)})
 
 
 def _site_entries_used(env: dict[str, str]) -> set[str]:
     """The top-level site-packages entries whose modules a real INIT loads."""
-    discovery = subprocess.run(  # noqa: S603 -- our own interpreter and code
-        [sys.executable, "-c", APP_PROBE + _PRINT_MODULE_FILES],
+    discovery = init_probe.run(
+        [sys.executable],
+        APP_PROBE + _PRINT_MODULE_FILES,
         cwd=REPO,
         env={**env, "PYTHONPATH": str(REPO)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
     )
-    if discovery.returncode != 0:
-        raise RuntimeError(f"INIT discovery failed:\n{discovery.stderr[-3000:]}")
-    files: dict[str, str | None] = json.loads(discovery.stdout.strip().splitlines()[-1])
+    files: dict[str, str | None] = init_probe.last_json(discovery)
     # The named libraries are copied even where this backend's INIT does not load them
     # (psycopg on SQLite).
     for name in (*NAMED_LIBRARIES, "psycopg_binary"):
@@ -304,7 +254,7 @@ def measure(
     }
     progress("copying app/ and its site-packages, with and without .pyc")
     with_pyc, without_pyc = build_trees(root, env)
-    discovered = _last_json(_run(with_pyc, APP_PROBE, env))
+    discovered = init_probe.last_json(_run(with_pyc, APP_PROBE, env))
     libraries = [m for m in discovered["modules"] if not _is_app(m) and m != "__main__"]
     kinds: dict[str, tuple[str, tuple[str, ...]]] = {
         "app": (APP_PROBE, ()),
@@ -319,7 +269,7 @@ def measure(
         progress(f"INIT run {run + 1}/{runs} (6 fresh processes)")
         for kind, (code, args) in kinds.items():
             for label, tree in (("pyc", with_pyc), ("nopyc", without_pyc)):
-                out = _last_json(_run(tree, code, env, *args))
+                out = init_probe.last_json(_run(tree, code, env, *args))
                 samples.setdefault(f"{kind}/{label}", []).append(out["init_ms"])
                 if kind == "app":
                     first_invoke.setdefault(label, []).append(out["first_invoke_ms"])

@@ -12,6 +12,7 @@ class Variant:
     module: str  # imported by bench.worker; has `handler`
     asgi: str  # served by uvicorn
     env: dict[str, str] = field(default_factory=dict)
+    orders: bool = False  # also time POST /orders/quote and POST /orders (refdata only)
 
 
 NO_GLOBALS = Variant(
@@ -23,7 +24,12 @@ ENGINE_AT_INIT = Variant(
 # refdata as deployed: its JSON log line per request (INFO) is part of the production cost;
 # the worker's stderr goes to a file, not the terminal.
 REFDATA = Variant(
-    "c", "(c) refdata", "app.lambda_handler", "app.main:app", {"REFDATA_LOG_LEVEL": "INFO"}
+    "c",
+    "(c) refdata",
+    "app.lambda_handler",
+    "app.main:app",
+    {"REFDATA_LOG_LEVEL": "INFO"},
+    orders=True,
 )
 REFDATA_QUIET = Variant(
     "c-quiet",

@@ -7,7 +7,9 @@ Imports the design's Mangum `handler`, freezes the collector as refdata does at 
 calls the handler with HTTP API (2.0) events exactly as the Lambda runtime would: a
 warm-up, then `--invokes` timed calls per route (time.perf_counter_ns around each call, gc
 on), then `--count` more calls with SQLAlchemy events (and, on PostgreSQL with
-`--admin-url`, pg_stat_statements) counting statements and connections. Prints one JSON line.
+`--admin-url`, pg_stat_statements) counting statements and connections. refdata's designs
+also time POST /orders/quote and POST /orders (a new Idempotency-Key per invoke, so each
+places an order). Prints one JSON line.
 `--profile FILE` also writes cProfile stats of the timed list-route loop.
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import functools
 import gc
 import hashlib
 import importlib
@@ -22,7 +25,8 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import event, make_url
@@ -37,11 +41,12 @@ from tests.support import ServerStatements, reply
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
-def timed(handler: Handler, event_: dict[str, Any], n: int) -> list[int]:
+def timed(handler: Handler, events: Sequence[dict[str, Any]]) -> list[int]:
+    """Nanoseconds per `handler(event, context)` call, one call per event."""
     context = LambdaContext()
     clock = time.perf_counter_ns
-    timings = [0] * n
-    for i in range(n):
+    timings = [0] * len(events)
+    for i, event_ in enumerate(events):
         started = clock()
         handler(event_, context)
         timings[i] = clock() - started
@@ -77,16 +82,53 @@ class Counter:
         event.remove(Pool, "checkout", self._checkout)
 
 
+# refdata's order routes, timed on the same warm environment after the reference routes.
+ORDER = json.dumps(
+    {
+        "address": {"province_code": 79, "ward_code": 26740, "street": "12 Lê Lợi"},
+        "lines": [{"sku": "TEA-250G", "quantity": 2, "unit_price_vnd": 120_000}],
+        "weight_grams": 1200,
+    }
+).encode()
+JSON = {"content-type": "application/json"}
+
+
+Events = Callable[[int], list[dict[str, Any]]]  # n events to send, in order
+
+
+def gets(path: str, n: int) -> list[dict[str, Any]]:
+    return [http_v2("GET", path)] * n
+
+
+def quotes(n: int) -> list[dict[str, Any]]:
+    return [http_v2("POST", "/orders/quote", JSON, ORDER)] * n
+
+
+def new_orders(n: int) -> list[dict[str, Any]]:
+    """Each its own Idempotency-Key: every invoke places an order (one INSERT), none replays."""
+    return [
+        http_v2("POST", "/orders", {**JSON, "idempotency-key": f"bench-{uuid.uuid4()}"}, ORDER)
+        for _ in range(n)
+    ]
+
+
+ORDER_CALLS: dict[str, tuple[str, Events]] = {
+    "quote": ("POST /orders/quote", quotes),
+    "order": ("POST /orders", new_orders),
+}
+
+
 def count_per_invoke(
-    handler: Handler, event_: dict[str, Any], n: int, admin_url: str | None, role: str | None
+    handler: Handler, events: Sequence[dict[str, Any]], admin_url: str | None, role: str | None
 ) -> dict[str, float | None]:
+    n = len(events)
     server = ServerStatements(admin_url, role) if admin_url and role else None
     if server is not None:
         server.reset()
     counter = Counter()
     counter.listen()
     try:
-        timed(handler, event_, n)
+        timed(handler, events)
     finally:
         counter.remove()
     on_server = server.count() / n if server is not None else None
@@ -115,23 +157,27 @@ def main(argv: list[str] | None = None) -> int:
     gc.freeze()  # as refdata's INIT ends; the same tuning is open to every design
 
     role = make_url(os.environ["BENCH_DATABASE_URL"]).username
+    calls: dict[str, tuple[str, Events]] = {
+        name: (path, functools.partial(gets, path)) for name, path in ROUTES.items()
+    }
+    if variant.orders:
+        calls.update(ORDER_CALLS)
     routes: dict[str, Any] = {}
-    for name, path in ROUTES.items():
-        event_ = http_v2("GET", path)
-        first = reply(handler(event_, LambdaContext()))
-        timed(handler, event_, args.warmup)
-        timings = timed(handler, event_, args.invokes)
+    for name, (label, events) in calls.items():
+        first = reply(handler(events(1)[0], LambdaContext()))
+        timed(handler, events(args.warmup))
+        timings = timed(handler, events(args.invokes))
         routes[name] = {
-            "path": path,
+            "path": label,
             "status": first.status,
             "body_bytes": len(first.body),
             "body_sha256": hashlib.sha256(first.body).hexdigest(),
             **summarize(timings),
-            **count_per_invoke(handler, event_, args.count, args.admin_url, role),
+            **count_per_invoke(handler, events(args.count), args.admin_url, role),
         }
     if args.profile:
         profiler = cProfile.Profile()
-        profiler.runcall(timed, handler, http_v2("GET", ROUTES["list"]), args.invokes)
+        profiler.runcall(timed, handler, calls["list"][1](args.invokes))
         profiler.dump_stats(args.profile)
     print(json.dumps({"variant": variant.key, "import_ms": import_ms, "routes": routes}))
     return 0

@@ -1,6 +1,6 @@
 """Build the Lambda package with `serverless package` and check the artifact before it ships.
 
-    python scripts/package_lambda.py [--arch arm64] [--arch x86_64] [--out .serverless-ci]
+    python -m scripts.package_lambda [--arch arm64] [--arch x86_64] [--out .serverless-ci]
 
 For each architecture: compile the service's bytecode with the target Python, run
 `serverless package` (no Docker, no AWS account), then check the result:
@@ -12,7 +12,8 @@ For each architecture: compile the service's bytecode with the target Python, ru
 * for the machine's own architecture, with the target Python: the unpacked, read-only tree
   migrates a fresh SQLite database through the package's own `migrate` handler, imports
   `app.lambda_handler` without compiling a single file of the tree, and serves `/health`.
-  INIT is timed with and without the .pyc files (median of several fresh processes).
+  INIT (import + first invoke, scripts/init_probe.py) is timed with and without the .pyc
+  files (median of several fresh processes).
 
 A missing target Python is reported; with CI=true it is an error.
 """
@@ -21,16 +22,17 @@ from __future__ import annotations
 
 import argparse
 import glob
-import json
 import os
 import platform
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import Any
+
+from scripts import init_probe
 
 REPO = Path(__file__).resolve().parent.parent
 TARGET_VERSION = "3.12"
@@ -42,11 +44,10 @@ ALLOWED_SERVICE_FILES = ("app/", "alembic/", "alembic.ini")
 # A fixed date makes pip compile hash-based .pyc (PEP 552), valid whatever the zip's dates.
 SOURCE_DATE_EPOCH = "1767225600"
 
-# Run by the target Python inside the unpacked tree: count modules the import system had to
-# compile from source (importlib's source_to_code), not other compile() calls such as
-# anyio parsing its own source into an AST.
-IMPORT_PROBE = """
-import json, sys, time
+# Run by the target Python inside the unpacked tree, before the clock starts: count modules
+# the import system had to compile from source (importlib's source_to_code), not other
+# compile() calls such as anyio parsing its own source into an AST.
+_COUNT_COMPILES = """
 compiled = []
 def audit(event, args):
     if event == "compile" and isinstance(args[1], str) and args[1].startswith(sys.argv[1]):
@@ -56,20 +57,13 @@ def audit(event, args):
         if frame is not None:
             compiled.append(args[1])
 sys.addaudithook(audit)
-started = time.perf_counter()
-import app.lambda_handler
-init_ms = (time.perf_counter() - started) * 1000
-event = {
-    "version": "2.0", "routeKey": "$default", "rawPath": "/health", "rawQueryString": "",
-    "headers": {"host": "package-check.local"}, "isBase64Encoded": False,
-    "requestContext": {"http": {"method": "GET", "path": "/health", "protocol": "HTTP/1.1",
-                                "sourceIp": "127.0.0.1", "userAgent": "package-check"},
-                       "domainName": "package-check.local", "stage": "$default"},
-}
-reply = app.lambda_handler.handler(event, None)
-print(json.dumps({"init_ms": init_ms, "status": reply["statusCode"],
-                  "health": json.loads(reply["body"]), "compiled": compiled}))
 """
+IMPORT_PROBE = init_probe.source(
+    "/health",
+    "package-check.local",
+    setup=_COUNT_COMPILES,
+    extra='extra = {"health": json.loads(reply["body"]), "compiled": compiled}',
+)
 
 
 class PackageError(Exception):
@@ -213,17 +207,7 @@ def check_zip(directory: Path, arch: str) -> Path:
     return artifact
 
 
-def _median_init(
-    python: str, tree: Path, database_url: str, runs: int
-) -> tuple[float, dict[str, object]]:
-    timings, last = [], {}
-    for _ in range(runs):
-        last = _probe(python, tree, database_url)
-        timings.append(float(str(last["init_ms"])))
-    return statistics.median(timings), last
-
-
-def _probe(python: str, tree: Path, database_url: str) -> dict[str, object]:
+def _probe(python: str, tree: Path, database_url: str) -> dict[str, Any]:
     env = {
         "PATH": os.environ.get("PATH", ""),
         "PYTHONPATH": str(tree),
@@ -232,27 +216,14 @@ def _probe(python: str, tree: Path, database_url: str) -> dict[str, object]:
         "REFDATA_LOG_LEVEL": "WARNING",
         "AWS_LAMBDA_FUNCTION_NAME": "refdata-api",
     }
-    result = subprocess.run(
-        # -B: never write bytecode, as on Lambda's read-only /var/task (root ignores chmod).
-        [
-            python,
-            "-I",
-            "-B",
-            "-c",
-            f"import sys; sys.path.insert(0, {str(tree)!r})\n" + IMPORT_PROBE,
-            str(tree),
-        ],
-        cwd=tree,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise PackageError(f"importing the package failed:\n{result.stderr[-4000:]}")
-    loaded: dict[str, object] = json.loads(result.stdout.strip().splitlines()[-1])
-    return loaded
+    # -I: nothing of this machine's site; -B: never write bytecode, as on Lambda's
+    # read-only /var/task (root ignores chmod).
+    code = f"import sys; sys.path.insert(0, {str(tree)!r})\n" + IMPORT_PROBE
+    try:
+        result = init_probe.run([python, "-I", "-B"], code, str(tree), cwd=tree, env=env)
+    except init_probe.ProbeError as error:
+        raise PackageError(f"importing the package failed: {error}") from None
+    return init_probe.last_json(result)
 
 
 def _read_only(tree: Path) -> None:
@@ -292,18 +263,21 @@ def run_package(artifact: Path, python: str, runs: int) -> dict[str, float]:
         if migrate.returncode != 0:
             raise PackageError(f"the package's migrate handler failed:\n{migrate.stderr[-4000:]}")
         say(f"migrate handler: {migrate.stdout.strip().splitlines()[-1]}")
-        with_pyc, probe = _median_init(python, tree, database_url, runs)
+        with_pyc, reports = init_probe.median_init(runs, lambda: _probe(python, tree, database_url))
+        probe = reports[-1]
         if probe["status"] != 200:
             raise PackageError(f"/health answered {probe['status']}: {probe['health']}")
         compiled = probe["compiled"]
         if compiled:
             raise PackageError(f"INIT compiled files from source: {compiled}")
-        without_pyc, bare_probe = _median_init(python, bare, database_url, runs)
-        if not bare_probe["compiled"]:
+        without_pyc, bare_reports = init_probe.median_init(
+            runs, lambda: _probe(python, bare, database_url)
+        )
+        if not bare_reports[-1]["compiled"]:
             raise PackageError("the compile probe saw nothing even without .pyc; it is broken")
         say(
-            f"INIT (import app.lambda_handler, median of {runs}) with .pyc {with_pyc:.0f} ms, "
-            f"without {without_pyc:.0f} ms; /health 200, 0 files compiled"
+            f"INIT (import app.lambda_handler + first invoke, median of {runs}) with .pyc "
+            f"{with_pyc:.0f} ms, without {without_pyc:.0f} ms; /health 200, 0 files compiled"
         )
         return {"init_with_pyc_ms": with_pyc, "init_without_pyc_ms": without_pyc}
 

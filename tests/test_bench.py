@@ -10,6 +10,7 @@ from pathlib import Path
 
 from bench.cold import parse_importtime, top_imports
 from bench.load import parse_wrk
+from bench.run import best_round
 from bench.variants import ROUTES, WARM
 from tests.conftest import Backend
 from tests.support import REPO
@@ -73,6 +74,9 @@ def test_smoke_run_writes_the_report_the_chart_and_sane_counts(
         assert {warm[key]["routes"][route]["status"] for key in warm} == {200}
         assert warm["c"]["routes"][route]["statements"] == 0
         assert warm["c"]["routes"][route]["connects"] == 0
+        rounds = warm["c"]["routes"][route]["round_medians_us"]
+        assert len(rounds) == 2  # SMOKE: every design ran twice, in fresh processes
+        assert warm["c"]["routes"][route]["median_us"] == min(rounds)  # the fastest round
         assert warm["d"]["routes"][route]["statements"] == 0
         assert warm["b"]["routes"][route]["statements"] >= 1
         assert warm["b"]["routes"][route]["connects"] == 0
@@ -110,3 +114,21 @@ def test_top_imports_never_count_a_module_twice() -> None:
     top = [n.name for n in top_imports(nodes, count=3)]
     # app.* is the app's own; fastapi contains sqlalchemy's import here, so only fastapi counts.
     assert top == ["pydantic", "fastapi"]
+
+
+def test_a_design_is_reported_from_its_fastest_round_with_every_round_beside_it() -> None:
+    def run(list_us: float, item_us: float) -> dict[str, object]:
+        routes = {
+            "list": {"median_us": list_us, "p99_us": list_us * 2},
+            "item": {"median_us": item_us, "p99_us": item_us * 3},
+        }
+        return {"variant": "c", "routes": routes}
+
+    # A burst of noise covered round 1 of the list route and round 3 of the item route.
+    combined = best_round([run(152.0, 88.0), run(80.0, 90.0), run(81.0, 160.0)])
+    assert combined["rounds"] == 3
+    assert combined["routes"]["list"] == {
+        "median_us": 80.0, "p99_us": 160.0, "round_medians_us": [152.0, 80.0, 81.0]
+    }  # fmt: skip
+    assert combined["routes"]["item"]["median_us"] == 88.0
+    assert combined["routes"]["item"]["p99_us"] == 264.0  # from the same round as its median

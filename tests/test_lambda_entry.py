@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from mangum import Mangum
 from sqlalchemy.pool import QueuePool
 
+from app.lambda_handler import Handler
 from app.main import app
 from tests.events import LambdaContext, http_v2, rest_v1
 from tests.support import Database, SqlWindow, alembic_config, invoke, reply, run_python
@@ -41,7 +41,7 @@ class TestStagePrefix:
 
     def test_custom_domain_base_path(self) -> None:
         # api.example.com/v1 mapped to the API: the event path carries the base path.
-        behind_base_path = Mangum(app, lifespan="off", api_gateway_base_path="/v1")
+        behind_base_path = Handler(app, api_gateway_base_path="/v1")
         event = rest_v1("GET", "/v1/countries/VN", stage="prod")
         event["requestContext"]["path"] = "/v1/countries/VN"
         response = reply(behind_base_path(event, LambdaContext()))

@@ -33,6 +33,8 @@ SEARCH_DOCS: dict[str, Any] = {
 
 
 def search(collection: Collection, request: Request) -> Collection:
+    if not request.scope["query_string"]:
+        return collection  # the common case, without parsing an empty query string
     q = request.query_params.get("q")
     if q is None:
         return collection

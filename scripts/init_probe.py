@@ -1,0 +1,108 @@
+"""INIT, timed in a fresh interpreter: `import app.lambda_handler`, then the first invoke.
+
+One probe for the two places that time it: the package gate (scripts/package_lambda.py,
+on the unpacked zip with the Lambda Python) and `make bench` (bench/cold.py, on copies of
+app/ and its libraries with and without .pyc). The probe is Python source run with
+`python -c`: the process imports nothing but what a Lambda INIT imports.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+
+class ProbeError(RuntimeError):
+    pass
+
+
+def http_get(path: str, host: str) -> dict[str, Any]:
+    """An API Gateway HTTP API (2.0) GET, the shape tests/events.py builds, written out here
+    so a probe process imports nothing of the tests."""
+    return {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {"host": host},
+        "isBase64Encoded": False,
+        "requestContext": {
+            "http": {
+                "method": "GET",
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": host,
+            },
+            "domainName": host,
+            "stage": "$default",
+        },
+    }
+
+
+def source(path: str, host: str, *, setup: str = "", extra: str = "extra = {}") -> str:
+    """Source that times `import app.lambda_handler` and one GET of `path`, then prints one
+    JSON line: import_ms, first_invoke_ms, init_ms (the two together: what Lambda bills
+    before the first response), status and body, plus the dict `extra` builds.
+
+    `setup` runs before the clock starts; `extra` after it stops, and assigns `extra`.
+    """
+    return f"""
+import json, sys, time
+{setup}
+started = time.perf_counter()
+import app.lambda_handler
+imported = time.perf_counter()
+reply = app.lambda_handler.handler({http_get(path, host)!r}, None)
+done = time.perf_counter()
+{extra}
+print(json.dumps({{
+    "import_ms": (imported - started) * 1000,
+    "first_invoke_ms": (done - imported) * 1000,
+    "init_ms": (done - started) * 1000,
+    "status": reply["statusCode"],
+    "body": reply.get("body"),
+    **extra,
+}}))
+"""
+
+
+def run(
+    command: Sequence[str],
+    code: str,
+    *args: str,
+    cwd: Path,
+    env: Mapping[str, str],
+    timeout: float = 300,
+) -> subprocess.CompletedProcess[str]:
+    """`command -c code args...` in `cwd`; a failure raises with the end of its stderr."""
+    result = subprocess.run(
+        [*command, "-c", code, *args],
+        cwd=cwd,
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise ProbeError(f"INIT probe failed in {cwd}:\n{result.stderr[-3000:]}")
+    return result
+
+
+def last_json(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    """The probe's report: the last line it printed (the app may print EMF lines before)."""
+    loaded: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return loaded
+
+
+def median_init(
+    runs: int, probe: Callable[[], dict[str, Any]]
+) -> tuple[float, list[dict[str, Any]]]:
+    """Median init_ms of `runs` fresh processes, and every report."""
+    reports = [probe() for _ in range(runs)]
+    return statistics.median(float(r["init_ms"]) for r in reports), reports

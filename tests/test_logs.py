@@ -1,0 +1,120 @@
+"""The per-request log line: one JSON object per line, whatever stream the logger has."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from app.logs import JsonFormatter, logger, timestamp, write_line
+from tests.events import http_v2, rest_v1
+from tests.support import invoke
+
+
+def text_stream() -> tuple[Any, Callable[[], str]]:
+    """A text-only stream (no binary layer): lines go through the handler's lock as text."""
+    stream = io.StringIO()
+    return stream, stream.getvalue
+
+
+def write_through_stream() -> tuple[Any, Callable[[], str]]:
+    """Like sys.stderr since Python 3.9: lines go to its binary layer as bytes."""
+    raw = io.BytesIO()
+    stream = io.TextIOWrapper(raw, encoding="utf-8", write_through=True)
+    return stream, lambda: raw.getvalue().decode()
+
+
+def line_buffered_stream() -> tuple[Any, Callable[[], str]]:
+    """Like stderr under awslambdaric: line-buffered over a buffered writer."""
+    raw = io.BytesIO()
+    stream = io.TextIOWrapper(io.BufferedWriter(raw), encoding="utf-8", line_buffering=True)
+    return stream, lambda: raw.getvalue().decode()
+
+
+@pytest.fixture(params=[text_stream, write_through_stream, line_buffered_stream])
+def log(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Callable[[], list[dict[str, Any]]]:
+    """refdata's log handler writing to a fresh stream at INFO; returns a reader of its lines."""
+    invoke(http_v2("GET", "/countries"))  # INIT and the cold start are behind us
+    stream, read = request.param()
+    monkeypatch.setattr(logger, "level", logger.level)  # restored after the test
+    logger.setLevel(logging.INFO)
+    for handler in logger.handlers:
+        if isinstance(handler.formatter, JsonFormatter):
+            monkeypatch.setattr(handler, "stream", stream)
+
+    def lines() -> list[dict[str, Any]]:
+        text = read()
+        assert text.endswith("\n")
+        return [json.loads(line) for line in text.splitlines()]
+
+    return lines
+
+
+def test_every_invoke_writes_one_line_with_what_the_issue_names(
+    log: Callable[[], list[dict[str, Any]]],
+) -> None:
+    invoke(http_v2("GET", "/countries/VN"))
+    invoke(http_v2("GET", "/countries/XX"))
+    first, second = log()
+    assert first["message"] == "request"
+    assert first["level"] == "INFO"
+    assert first["logger"] == "refdata"
+    assert (first["method"], first["path"], first["status"]) == ("GET", "/countries/VN", 200)
+    assert (second["path"], second["status"]) == ("/countries/XX", 404)
+    assert first["cold_start"] is False
+    assert first["sql_statements"] == 0
+    assert first["cache_outcome"] == "hit"
+    assert isinstance(first["cache_version"], int)
+    assert isinstance(first["cache_age_s"], float)
+    assert isinstance(first["duration_ms"], float)
+    assert 0 < first["duration_ms"] < 60_000
+    logged = datetime.fromisoformat(first["time"])
+    assert abs(datetime.now(UTC) - logged) < timedelta(seconds=10)
+
+
+def test_request_lines_and_other_log_lines_stay_whole_and_in_order(
+    log: Callable[[], list[dict[str, Any]]],
+) -> None:
+    invoke(http_v2("GET", "/countries/VN"))
+    logger.warning("between", extra={"n": 1})
+    invoke(http_v2("GET", "/currencies/VND"))
+    assert [(line["message"], line.get("path")) for line in log()] == [
+        ("request", "/countries/VN"),
+        ("between", None),
+        ("request", "/currencies/VND"),
+    ]
+
+
+def test_a_stage_prefix_is_not_part_of_the_logged_route(
+    log: Callable[[], list[dict[str, Any]]],
+) -> None:
+    invoke(rest_v1("GET", "/countries/VN", stage="prod"))
+    (line,) = log()
+    assert (line["path"], line["status"]) == ("/countries/VN", 200)
+
+
+def test_text_utf8_cannot_hold_is_replaced_not_fatal(
+    log: Callable[[], list[dict[str, Any]]],
+) -> None:
+    write_line({"message": "request", "path": "/countries/\udcff"})
+    (line,) = log()
+    assert line["path"] == "/countries/?"
+
+
+def test_timestamps_match_the_formatters_and_the_clock() -> None:
+    for _ in range(3):
+        before = datetime.now(UTC)
+        stamp = timestamp()
+        after = datetime.now(UTC)
+        # The format JsonFormatter writes: ISO 8601, milliseconds, explicit UTC offset.
+        assert len(stamp) == len("2026-11-26T22:53:05.123+00:00")
+        assert stamp.endswith("+00:00")
+        parsed = datetime.fromisoformat(stamp)
+        assert before - timedelta(milliseconds=1) <= parsed <= after
