@@ -7,9 +7,9 @@ import json
 import pytest
 from sqlalchemy.pool import QueuePool
 
-from app.lambda_handler import Handler
+from app.lambda_handler import Handler, handler
 from app.main import app
-from tests.events import LambdaContext, http_v2, rest_v1
+from tests.events import SHAPES, LambdaContext, http_v2, rest_v1
 from tests.support import Database, SqlWindow, alembic_config, invoke, reply, run_python
 
 
@@ -51,6 +51,18 @@ class TestStagePrefix:
         event["requestContext"]["path"] = "/v1/docs"
         docs = reply(behind_base_path(event, LambdaContext()))
         assert b'data-openapi-url="/v1/openapi.json"' in docs.body
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_every_integration_is_read_once_by_refdatas_readers(shape: str) -> None:
+    # Mangum rebuilds the scope on every `.scope` read (and reads it twice per HTTP API or
+    # ALB invoke); refdata's readers build it once, with the stage prefix as root_path.
+    reader = handler.infer(SHAPES[shape]("GET", "/countries/VN"), LambdaContext())
+    assert type(reader).__module__ == "app.lambda_handler"
+    scope = reader.scope
+    assert reader.scope is scope
+    assert scope["path"].endswith("/countries/VN")
+    assert scope["path"] == scope["root_path"] + "/countries/VN"
 
 
 class TestSnapStart:
