@@ -85,11 +85,12 @@ class _Sink:
     def bind(cls, handler: logging.StreamHandler[Any]) -> None:
         stream = cls.stream = handler.stream
         binary = getattr(stream, "buffer", None)
-        # A text stream that passes every write straight down (stderr: write-through
-        # since Python 3.9; or line-buffered, as under awslambdaric) holds no partial line
-        # between writes, so the bytes can go straight to its binary layer, whole, in one
-        # write as TextIOWrapper itself would: no decode, no text layer. Any other stream
-        # gets text, under the handler's lock.
+        # A text stream that passes every line straight down (stderr: line-buffered since
+        # Python 3.9, write-through with PYTHONUNBUFFERED; awslambdaric's wrapper flushes
+        # every write and shows the attributes of the stream it wraps)
+        # holds no partial line between writes, so the bytes can go straight to its binary
+        # layer, whole, in one write as TextIOWrapper itself would: no decode, no text
+        # layer. Any other stream gets text, under the handler's lock.
         passes_through = getattr(stream, "write_through", False) or getattr(
             stream, "line_buffering", False
         )
