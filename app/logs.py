@@ -28,12 +28,12 @@ def _scrub(value: Any) -> Any:
     return value
 
 
-def dumps(value: Any) -> bytes:
+def dumps(value: Any, option: int = 0) -> bytes:
     """JSON bytes of anything a log line or an error body holds, whatever text it carries."""
     try:
-        return orjson.dumps(value, default=str)
+        return orjson.dumps(value, default=str, option=option)
     except TypeError:
-        return orjson.dumps(_scrub(value), default=str)
+        return orjson.dumps(_scrub(value), default=str, option=option)
 
 
 class JsonFormatter(logging.Formatter):
@@ -85,12 +85,12 @@ class _Sink:
     def bind(cls, handler: logging.StreamHandler[Any]) -> None:
         stream = cls.stream = handler.stream
         binary = getattr(stream, "buffer", None)
-        # A text stream that passes every line straight down (stderr: line-buffered since
-        # Python 3.9, write-through with PYTHONUNBUFFERED; awslambdaric's wrapper flushes
-        # every write and shows the attributes of the stream it wraps)
-        # holds no partial line between writes, so the bytes can go straight to its binary
-        # layer, whole, in one write as TextIOWrapper itself would: no decode, no text
-        # layer. Any other stream gets text, under the handler's lock.
+        # A text stream that passes every line straight down holds no partial line between
+        # writes, so the bytes can go straight to its binary layer, whole, in one write as
+        # TextIOWrapper itself would: no decode, no text layer. stderr is line-buffered
+        # since Python 3.9 (write-through with PYTHONUNBUFFERED); awslambdaric's wrapper
+        # shows the attributes of the stream it wraps. Any other stream gets text, under
+        # the handler's lock.
         passes_through = getattr(stream, "write_through", False) or getattr(
             stream, "line_buffering", False
         )
@@ -104,10 +104,7 @@ def write_line(entry: dict[str, Any]) -> None:
     handler = _Sink.handler
     if handler is None:
         return
-    try:
-        line = orjson.dumps(entry, default=str, option=orjson.OPT_APPEND_NEWLINE)
-    except TypeError:
-        line = dumps(entry) + b"\n"
+    line = dumps(entry, orjson.OPT_APPEND_NEWLINE)
     if handler.stream is not _Sink.stream:
         _Sink.bind(handler)
     binary = _Sink.binary

@@ -116,7 +116,6 @@ class Edge:
         self.max_body_bytes = max_body_bytes
         # From zero: the first request also publishes what INIT did (its load).
         self._published = dict.fromkeys(cache.counters, 0)
-        self._published_events = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -160,11 +159,10 @@ class Edge:
                 await self.app(scope, receive, send_wrapped)
         finally:
             log_request(method, path, status, stats, started=started, cold_start=cold_start)
-            if cold_start or cache.events != self._published_events:
+            if cold_start or cache.counters != self._published:
                 # Counted since the last EMF line (usually: by this request).
                 publish(cold_start, self._published, cache.counters)
                 self._published = dict(cache.counters)
-                self._published_events = cache.events
 
     def _limited(self, receive: Receive) -> Receive:
         """A body without Content-Length is counted as it arrives."""

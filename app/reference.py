@@ -317,8 +317,6 @@ class ReferenceCache:
         self._invalidated = False
         self.last_error: str | None = None
         self.counters = {"loads": 0, "revalidations": 0, "reloads": 0, "failures": 0, "stale": 0}
-        # Bumped with every counter: a request compares one int, not the whole dict.
-        self.events = 0
 
     @property
     def current(self) -> Snapshot | None:
@@ -382,10 +380,8 @@ class ReferenceCache:
             if current is None:
                 self.load()
                 self.counters["loads"] += 1
-                self.events += 1
                 return Outcome.LOADED
             self.counters["revalidations"] += 1
-            self.events += 1
             if self.current_version() == current.version:
                 self._verified_at = self._clock()
                 self._invalidated = False
@@ -394,7 +390,6 @@ class ReferenceCache:
                 return Outcome.REVALIDATED
             self.load()
             self.counters["reloads"] += 1
-            self.events += 1
             return Outcome.RELOADED
         except (SQLAlchemyError, SnapshotError) as exc:
             self._failed(exc)
@@ -408,13 +403,11 @@ class ReferenceCache:
             self._failed(exc)
             return None
         self.counters["loads"] += 1
-        self.events += 1
         return snapshot
 
     def _failed(self, exc: Exception) -> None:
         # The class name says what went wrong without echoing SQL or a password.
         self.counters["failures"] += 1
-        self.events += 1
         self._failures += 1
         delay = min(
             self.policy.retry_seconds * 2 ** (self._failures - 1), self.policy.retry_max_seconds
@@ -492,7 +485,6 @@ class ReferenceCache:
             raise CacheUnavailable(self.last_error or "reference data is loading", retry_after)
         if outcome is Outcome.STALE:
             self.counters["stale"] += 1
-            self.events += 1
         note(outcome, stale)
         return current
 

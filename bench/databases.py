@@ -15,8 +15,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
-
 from tests import pg
 from tests.support import migrate
 
@@ -32,15 +30,6 @@ class BenchDatabase:
     server_version: str
 
 
-def _admin(server: pg.PostgresServer, sql: str, database: str = "postgres") -> str:
-    """Run one statement as the superuser; the first column of its first row, if any."""
-    url = f"postgresql://{pg.SUPERUSER}@127.0.0.1:{server.port}/{database}"
-    with psycopg.connect(url, autocommit=True) as conn:
-        cursor = conn.execute(sql.encode())
-        row = cursor.fetchone() if cursor.description else None
-    return "" if row is None else str(row[0])
-
-
 def sqlite(root: Path) -> BenchDatabase:
     url = f"sqlite:///{root / 'refdata.db'}"
     migrate(url)
@@ -48,12 +37,12 @@ def sqlite(root: Path) -> BenchDatabase:
 
 
 def postgresql(server: pg.PostgresServer) -> BenchDatabase:
-    _admin(server, f"CREATE ROLE {APP_ROLE} LOGIN")
-    _admin(server, f"CREATE DATABASE {DATABASE} OWNER {APP_ROLE}")
-    _admin(server, "CREATE EXTENSION pg_stat_statements", database=DATABASE)
+    server.admin(f"CREATE ROLE {APP_ROLE} LOGIN")
+    server.admin(f"CREATE DATABASE {DATABASE} OWNER {APP_ROLE}")
+    server.admin("CREATE EXTENSION pg_stat_statements", database=DATABASE)
     url = server.url(DATABASE, APP_ROLE)
     migrate(url)
-    version = _admin(server, "SHOW server_version")
+    version = server.admin("SHOW server_version")
     return BenchDatabase("postgresql", url, server.url(DATABASE, pg.SUPERUSER), version)
 
 

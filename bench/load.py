@@ -1,29 +1,20 @@
 """Under uvicorn: requests/s and latency percentiles for a fixed duration, on 127.0.0.1 only.
 
 wrk when it is installed (`apt-get install wrk`), otherwise a keep-alive asyncio client in
-this process. Each server is a uvicorn subprocess on a free loopback port, stopped by PID.
+this process. The servers are reliability.environments.Uvicorn: a subprocess on a free
+loopback port, stopped by PID.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import shutil
 import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 from bench.stats import percentile
-from bench.variants import Variant
-from tests.pg import free_port
-from tests.support import REPO
 
 HOST = "127.0.0.1"
 
@@ -38,49 +29,6 @@ class LoadResult:
     p50_ms: float
     p99_ms: float
     errors: int
-
-
-@contextmanager
-def serve(variant: Variant, env: dict[str, str], log: Path, probe: str) -> Iterator[str]:
-    """uvicorn serving `variant` on a free loopback port; yields its base URL."""
-    port = free_port()
-    command = [
-        sys.executable, "-m", "uvicorn", variant.asgi, "--host", HOST, "--port", str(port),
-        "--no-access-log", "--log-level", "warning",
-    ]  # fmt: skip
-    with log.open("wb") as stderr:
-        process = subprocess.Popen(  # noqa: S603 -- our own interpreter and arguments
-            command,
-            cwd=REPO,
-            # REFDATA_* only as given: nothing from the caller's shell leaks in.
-            env={
-                **{k: v for k, v in os.environ.items() if not k.startswith("REFDATA_")},
-                **env,
-                **variant.env,
-            },
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
-    base = f"http://{HOST}:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(base + probe, timeout=2).close()  # noqa: S310 (loopback)
-                break
-            except (urllib.error.URLError, ConnectionError) as exc:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    tail = log.read_text(errors="replace")[-2000:]
-                    raise RuntimeError(f"uvicorn ({variant.asgi}) did not start: {tail}") from exc
-                time.sleep(0.05)
-        yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}

@@ -308,21 +308,21 @@ def markdown(results: Mapping[str, Any], png_name: str) -> str:
         "(and, on PostgreSQL, `pg_stat_statements` for the server's view: pre-ping, "
         "`BEGIN`/`ROLLBACK` and the driver's own queries included). All designs answer the "
         f"same bytes. Each design ran up to {plan['rounds']} rounds, each in a fresh process, "
-        "the designs taking turns (a, b, c, d, then again): a burst of noise from a neighbour "
+        "the designs taking turns (each once, then again): a burst of noise from a neighbour "
         "on this shared machine lasts seconds and can cover the whole 0.2 s run of a "
         "sub-millisecond design, but rarely most of its rounds. A design whose one round "
         f"spanned {plan['long_round_s']:g} s of timed invokes ran once (no burst moves the "
-        "median of a run that long). A design's figures are from its fastest round by median "
-        "(p99 and counts from that same round): noise from elsewhere only ever adds time, so "
-        "the fastest round is the best estimate of what the code itself costs, as `timeit`'s "
-        "documentation reasons. Every round's median is listed. refdata's "
-        "designs also time `POST /orders/quote` (priced from the snapshot) and `POST /orders` "
-        "(a new `Idempotency-Key` per invoke, so each one places an order).",
+        "median of a run that long). Each route's figures are from its fastest round by "
+        "median (p99 and counts from that same round): noise from elsewhere only ever adds "
+        "time, so the fastest round is the best estimate of what the code itself costs, as "
+        "`timeit`'s documentation reasons. A design that ran once has only that round, so "
+        "the ratios against it favour the designs with rounds by at most their spread; every "
+        "round's median is listed. (c) also times `POST /orders/quote` (priced from the "
+        "snapshot) and `POST /orders` (a new `Idempotency-Key` per invoke, so each one places "
+        "an order).",
         "",
-        "| ratio of medians | | | | |",
-        "|---|---|--:|--:|--:|",
     ]
-    lines += _ratio_table(results)[2:]
+    lines += _ratio_table(results)
     for kind in results["warm"]:
         version = results["databases"].get(kind, "")
         lines += ["", f"### {kind} {version}".rstrip(), ""]

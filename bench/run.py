@@ -27,6 +27,7 @@ from typing import Any
 from bench import cold, load, report
 from bench.databases import BenchDatabase, databases
 from bench.variants import ENGINE_AT_INIT, REFDATA, ROUTES, WARM, Variant
+from reliability.environments import Uvicorn, child_environment
 from tests.support import REPO
 
 BACKENDS = ("postgresql", "sqlite")
@@ -45,7 +46,7 @@ class Plan:
     load_seconds: float
     connections: int
     # A design is timed up to this many times, each in a fresh process, the designs taking
-    # turns (a b c d, a b c d, ...): a burst of noise from a neighbour on a shared machine
+    # turns (each once, then again): a burst of noise from a neighbour on a shared machine
     # lasts seconds and can cover the whole 0.2 s run of a sub-millisecond design; it
     # rarely covers most of its rounds. A design whose round spans `long_round_s` of timed
     # invokes (all routes) is not run again: no burst moves the median of a run that long.
@@ -78,12 +79,9 @@ def run_worker(variant: Variant, database: BenchDatabase, plan: Plan, logs: Path
     ]  # fmt: skip
     if database.admin_url:
         command += ["--admin-url", database.admin_url]
-    env = {
-        **clean_environ(),
-        "REFDATA_DATABASE_URL": database.url,
-        "BENCH_DATABASE_URL": database.url,
-        **variant.env,
-    }
+    env = child_environment(
+        {"REFDATA_DATABASE_URL": database.url, "BENCH_DATABASE_URL": database.url, **variant.env}
+    )
     # refdata's request log goes to this file: written as in production, kept off the terminal.
     with log.open("wb") as stderr:
         result = subprocess.run(  # noqa: S603 -- our own interpreter and arguments
@@ -96,11 +94,6 @@ def run_worker(variant: Variant, database: BenchDatabase, plan: Plan, logs: Path
     # Powertools prints its EMF metrics to stdout too; the worker's result is the last line.
     loaded: dict[str, Any] = json.loads(result.stdout.decode().strip().splitlines()[-1])
     return loaded
-
-
-def clean_environ() -> dict[str, str]:
-    """This process's environment without REFDATA_*: each design gets only what bench sets."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("REFDATA_")}
 
 
 def same_bytes(warm: dict[str, Any], backend: str) -> None:
@@ -171,7 +164,7 @@ def warm_phase(
                         for name, r in outcome["routes"].items()
                     )
                 )
-            # Every design answers its first round's bytes: the comparison is fair.
+            # After every round, each design's latest run answers the same bytes as the others.
             same_bytes({key: runs[-1] for key, runs in rounds.items()}, database.kind)
         warm_results[database.kind] = {key: best_round(runs) for key, runs in rounds.items()}
     return warm_results
@@ -186,7 +179,7 @@ def best_round(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Per route, the round with the lowest median, reported whole (its p99 and counts too),
     with every round's median beside it so a reader sees the spread. Noise from elsewhere
     only ever adds time, so the fastest round is the best estimate of what the code costs
-    (the reasoning of `timeit`'s docs); every design is treated alike."""
+    (the reasoning of `timeit`'s docs)."""
     routes = {}
     for route in runs[0]["routes"]:
         best = min(runs, key=lambda run: run["routes"][route]["median_us"])
@@ -208,7 +201,9 @@ def load_phase(
             "BENCH_MAX_OVERFLOW": "10",
         }
         log = work / f"uvicorn-{variant.key}.stderr"
-        with load.serve(variant, env, log, ROUTES["item"]) as base:
+        server = Uvicorn({**env, **variant.env}, log, asgi=variant.asgi, probe=ROUTES["item"])
+        with server:
+            base = server.base_url
             for name, path in ROUTES.items():
                 progress(
                     f"uvicorn {variant.label} {path}: {plan.load_seconds:g} s, "

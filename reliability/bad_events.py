@@ -187,15 +187,15 @@ def run(events: int, seed: int) -> dict[str, Any]:
         response = handler(copy.deepcopy(event), context)
         if not well_formed(response):
             malformed += 1
-            continue
-        statuses[response["statusCode"]] += 1
-        if response["statusCode"] >= 500:
-            server_errors += 1
-            if len(samples) < 5:
-                samples.append(f"{shape}: {str(event)[:200]}")
-        if any(leak in str(response.get("body", "")) for leak in LEAKS):
-            leaks += 1
-        if index % 50 == 0:
+        else:
+            statuses[response["statusCode"]] += 1
+            if response["statusCode"] >= 500:
+                server_errors += 1
+                if len(samples) < 5:
+                    samples.append(f"{shape}: {str(event)[:200]}")
+            if any(leak in str(response.get("body", "")) for leak in LEAKS):
+                leaks += 1
+        if index % 50 == 0:  # after a malformed response too
             probes += 1
             statements.clear()
             valid = handler(SHAPES["http_v2"]("GET", "/countries/VN"), context)

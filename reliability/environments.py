@@ -19,14 +19,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import psycopg
 
 from tests.events import http_v2
 from tests.lambda_runtime import RuntimeEmulator, RuntimeProcess
-from tests.pg import PostgresServer, free_port, start_server
+from tests.pg import PostgresServer, free_port, libpq_dsn, start_server
+from tests.processes import terminate
 from tests.support import ADMIN_KEY, REPO, Database, Reply, migrate, reply
 
 HOST = "127.0.0.1"
@@ -80,13 +80,26 @@ class HttpClient:
 
 
 class Uvicorn:
-    """`uvicorn app.main:app` on a free 127.0.0.1 port; its stderr (the app's log) in a file."""
+    """`uvicorn app.main:app` (or another ASGI app) on a free 127.0.0.1 port; its stderr
+    (the app's log) in a file. Ready once `probe` answers."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        log_path: Path,
+        asgi: str = "app.main:app",
+        probe: str = "/health",
+    ) -> None:
         self.env = {"REFDATA_LOG_LEVEL": "INFO", **env}
         self.log_path = log_path
+        self.asgi = asgi
+        self.probe = probe
         self.port = free_port()
         self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{HOST}:{self.port}"
 
     @property
     def pid(self) -> int:
@@ -96,7 +109,7 @@ class Uvicorn:
 
     def start(self, timeout: float = 60) -> Uvicorn:
         command = [
-            sys.executable, "-m", "uvicorn", "app.main:app", "--host", HOST,
+            sys.executable, "-m", "uvicorn", self.asgi, "--host", HOST,
             "--port", str(self.port), "--no-access-log", "--log-level", "warning",
         ]  # fmt: skip
         with self.log_path.open("wb") as log:
@@ -110,39 +123,29 @@ class Uvicorn:
             )
         deadline = time.monotonic() + timeout
         while True:
+            client = HttpClient(self.port, timeout=2)
             try:
-                connection = http.client.HTTPConnection(HOST, self.port, timeout=2)
-                connection.request("GET", "/health")
-                connection.getresponse().read()
-                connection.close()
+                client.request("GET", self.probe)
                 return self
             except OSError:
                 if self._process.poll() is not None or time.monotonic() > deadline:
                     self.stop()
-                    raise RuntimeError(f"uvicorn did not start:\n{self.log()[-3000:]}") from None
+                    raise RuntimeError(
+                        f"uvicorn ({self.asgi}) did not start:\n{self.log()[-3000:]}"
+                    ) from None
                 time.sleep(0.05)
+            finally:
+                client.close()
 
     def stop(self) -> None:
         """SIGTERM by PID, SIGKILL after 10 s."""
-        process = self._process
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+        if self._process is not None:
+            terminate(self._process)
 
     def __enter__(self) -> Uvicorn:
         return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     def client(self, timeout: float = 30) -> HttpClient:
@@ -208,11 +211,6 @@ class LambdaEnvironment:
             lambda lines: sum('"message":"request"' in line for line in lines) >= count, 10
         )
         return self.requests()[count - 1]
-
-
-def libpq_dsn(url: str) -> str:
-    """A SQLAlchemy URL (`postgresql+psycopg://…`) as psycopg takes it."""
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
 def local_ports(pid: int) -> set[int]:

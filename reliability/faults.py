@@ -13,8 +13,8 @@
   until the server is back, then it loads.
 
 After every fault the environment holds at most pool_size + max_overflow connections, as
-PostgreSQL itself sees them (pg_stat_activity), and — on a server of our own, with
-log_connections on — it opened no more connections than the fault explains.
+PostgreSQL itself sees them (pg_stat_activity); after a restart — on a server of our own,
+with log_connections on — it opened no more connections than the restart explains.
 
     python -m reliability.faults --restarts 20 --timeouts 10 --concurrent 8 --outages 5 \\
         --json faults.json
@@ -42,12 +42,11 @@ from reliability.environments import (
     LambdaEnvironment,
     Uvicorn,
     app_connections,
-    libpq_dsn,
     throwaway_server,
 )
 from reliability.measure import Sampler, failed_checks, latencies, write_json
 from tests.lambda_runtime import FunctionError, FunctionTimeout
-from tests.pg import PostgresServer
+from tests.pg import PostgresServer, libpq_dsn
 from tests.support import Database, Reply, migrate
 
 ORDER = json.dumps(

@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -53,19 +54,26 @@ def run_backend(backend: str, examples: int, seed: int, timeout: float) -> dict[
         command = [sys.executable, "-m", "pytest", "tests/test_fuzz.py", f"--db={backend}"]
         command += ["-q", "-p", "no:cacheprovider"]
         started = time.perf_counter()
+        process = subprocess.Popen(  # noqa: S603 -- our own interpreter and test module
+            command,
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         try:
-            done = subprocess.run(  # noqa: S603 -- our own interpreter and test module
-                command,
-                cwd=REPO,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                check=False,
-            )
-            exit_code, output = done.returncode, done.stdout + done.stderr
-        except subprocess.TimeoutExpired as expired:
-            exit_code, output = -1, f"timed out after {timeout:.0f} s: {expired.stdout!r}"
+            output, _ = process.communicate(timeout=timeout)
+            exit_code = process.returncode
+        except subprocess.TimeoutExpired:
+            # SIGINT, not SIGKILL: pytest tears down, so the PostgreSQL server it started stops.
+            process.send_signal(signal.SIGINT)
+            try:
+                output, _ = process.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                output, _ = process.communicate()
+            exit_code, output = -1, f"timed out after {timeout:.0f} s:\n{output}"
         seconds = round(time.perf_counter() - started, 1)
         part: dict[str, Any] = json.loads(summary_path.read_text()) if summary_path.exists() else {}
     outcomes = _OUTCOME.findall(output)

@@ -228,15 +228,13 @@ def read_mix(etag: str, order_ids: list[str], rng: random.Random) -> list[tuple[
     return reads
 
 
-def read_load(
-    port: int, plan: Plan, order_ids: list[str], seconds: float
-) -> tuple[list[ReadDone], float]:
+def read_load(port: int, plan: Plan, order_ids: list[str]) -> tuple[list[ReadDone], float]:
     probe = HttpClient(port)
     first, took = probe.request("GET", "/countries/VN")
     probe.close()
     etag = first.headers["etag"]
     done = [ReadDone(Read("reference", "GET", "/countries/VN", 200), first.status, took)]
-    deadline = time.monotonic() + seconds
+    deadline = time.monotonic() + plan.read_seconds
     counter = iter(range(plan.clients))
     take = threading.Lock()
 
@@ -274,7 +272,7 @@ def is_reference(entry: dict[str, Any]) -> bool:
 
 
 def summarize_orders(
-    plan: Plan, attempts: list[Attempt], sent: list[Sent], seconds: float, stored: Any
+    attempts: list[Attempt], sent: list[Sent], seconds: float, stored: Any
 ) -> dict[str, Any]:
     answered = [s for s in sent if s.status == 201]
     by_key: dict[str, list[Sent]] = {}
@@ -374,10 +372,10 @@ def run(database: Database, plan: Plan, workdir: Path) -> dict[str, Any]:
         with sampler as connections:
             sent, orders_seconds = place_orders(server.port, plan, attempts)
             order_ids = sorted({s.order_id for s in sent if s.order_id})
-            reads, reads_seconds = read_load(server.port, plan, order_ids, plan.read_seconds)
+            reads, reads_seconds = read_load(server.port, plan, order_ids)
     # uvicorn has exited (SIGTERM lets in-flight requests finish): its log is complete.
     log = summarize_log(server.requests())
-    orders = summarize_orders(plan, attempts, sent, orders_seconds, stored_orders(database))
+    orders = summarize_orders(attempts, sent, orders_seconds, stored_orders(database))
     read_summary = summarize_reads(reads, reads_seconds)
     sent_reference = sum(r.read.group in ("reference", "conditional", "not-found") for r in reads)
     checks = {
@@ -459,7 +457,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--pool-size",
         type=int,
-        help="REFDATA_DB_POOL_SIZE of the server (default: one per client on PostgreSQL;"
+        help="REFDATA_DB_POOL_SIZE of the server (default: one per client, at most 100, on"
+        " PostgreSQL;"
         " on SQLite 1, the default setting: the app queues writes instead of the file lock)",
     )
     parser.add_argument("--json", type=Path, help="write the summary here (default: stdout)")

@@ -22,7 +22,7 @@ class ProbeError(RuntimeError):
 
 def http_get(path: str, host: str) -> dict[str, Any]:
     """An API Gateway HTTP API (2.0) GET, the shape tests/events.py builds, written out here
-    so a probe process imports nothing of the tests."""
+    so the package gate (scripts/) depends on nothing of tests/."""
     return {
         "version": "2.0",
         "routeKey": "$default",
@@ -46,8 +46,8 @@ def http_get(path: str, host: str) -> dict[str, Any]:
 
 def source(path: str, host: str, *, setup: str = "", extra: str = "extra = {}") -> str:
     """Source that times `import app.lambda_handler` and one GET of `path`, then prints one
-    JSON line: import_ms, first_invoke_ms, init_ms (the two together: what Lambda bills
-    before the first response), status and body, plus the dict `extra` builds.
+    JSON line: first_invoke_ms, init_ms (import and first invoke: what Lambda bills before
+    the first response) and status, plus the dict `extra` builds.
 
     `setup` runs before the clock starts; `extra` after it stops, and assigns `extra`.
     """
@@ -61,11 +61,9 @@ reply = app.lambda_handler.handler({http_get(path, host)!r}, None)
 done = time.perf_counter()
 {extra}
 print(json.dumps({{
-    "import_ms": (imported - started) * 1000,
     "first_invoke_ms": (done - imported) * 1000,
     "init_ms": (done - started) * 1000,
     "status": reply["statusCode"],
-    "body": reply.get("body"),
     **extra,
 }}))
 """

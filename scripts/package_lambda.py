@@ -1,6 +1,6 @@
 """Build the Lambda package with `serverless package` and check the artifact before it ships.
 
-    python -m scripts.package_lambda [--arch arm64] [--arch x86_64] [--out .serverless-ci]
+    python -m scripts.package_lambda [--arch arm64] [--arch x86_64] [--out DIR] [--runs N]
 
 For each architecture: compile the service's bytecode with the target Python, run
 `serverless package` (no Docker, no AWS account), then check the result:
@@ -210,14 +210,12 @@ def check_zip(directory: Path, arch: str) -> Path:
 def _probe(python: str, tree: Path, database_url: str) -> dict[str, Any]:
     env = {
         "PATH": os.environ.get("PATH", ""),
-        "PYTHONPATH": str(tree),
-        "PYTHONNOUSERSITE": "1",
         "REFDATA_DATABASE_URL": database_url,
         "REFDATA_LOG_LEVEL": "WARNING",
         "AWS_LAMBDA_FUNCTION_NAME": "refdata-api",
     }
-    # -I: nothing of this machine's site; -B: never write bytecode, as on Lambda's
-    # read-only /var/task (root ignores chmod).
+    # -I: no PYTHON* variables, no site of this machine (the tree goes on sys.path by hand);
+    # -B: never write bytecode, as on Lambda's read-only /var/task (root ignores chmod).
     code = f"import sys; sys.path.insert(0, {str(tree)!r})\n" + IMPORT_PROBE
     try:
         result = init_probe.run([python, "-I", "-B"], code, str(tree), cwd=tree, env=env)

@@ -24,8 +24,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -33,9 +32,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import websocket
-
-from tests.pg import free_port
-from tests.support import REPO
 
 CHROMIUM_FLAGS = (
     "--headless",
@@ -319,38 +315,6 @@ class Chromium:
         self._profile.cleanup()
 
 
-@contextmanager
-def serve(database_url: str, log_path: Path) -> Iterator[str]:
-    """The app under uvicorn on 127.0.0.1 and a free port; yields its base URL."""
-    port = free_port()
-    command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1"]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [*command, "--port", str(port)],
-            cwd=REPO,
-            env={**os.environ, "REFDATA_DATABASE_URL": database_url},
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/health", timeout=1).close()  # noqa: S310
-                break
-            except (urllib.error.URLError, ConnectionError) as error:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    log_text = log_path.read_text(errors="replace")
-                    raise RuntimeError(f"uvicorn did not start: {log_text}") from error
-                time.sleep(0.05)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
 def operation_count(base: str) -> int:
     """Operations in the app's OpenAPI document: what /docs should show one entry for."""
     with urllib.request.urlopen(f"{base}/openapi.json", timeout=5) as response:  # noqa: S310
@@ -366,13 +330,16 @@ def main() -> None:
     if chromium is None:
         sys.exit("chromium not found (apt-get install chromium)")
     os.environ.setdefault("REFDATA_LOG_LEVEL", "WARNING")
+    from reliability.environments import Uvicorn
     from tests.support import migrate
 
     with tempfile.TemporaryDirectory(prefix="refdata-screenshot-") as tmp:
         database_url = f"sqlite:///{tmp}/refdata.db"
         migrate(database_url)
-        with serve(database_url, Path(tmp) / "uvicorn.log") as base, Chromium(chromium) as browser:
-            load = browser.new_page().load(f"{base}/docs", count(SWAGGER_OPERATIONS))
+        env = {"REFDATA_DATABASE_URL": database_url, "REFDATA_LOG_LEVEL": "WARNING"}
+        server = Uvicorn(env, Path(tmp) / "uvicorn.log")
+        with server, Chromium(chromium) as browser:
+            load = browser.new_page().load(f"{server.base_url}/docs", count(SWAGGER_OPERATIONS))
     problems = load.failures + load.outside + load.errors
     if problems:
         sys.exit("\n".join(["/docs did not load cleanly:", *problems]))

@@ -15,13 +15,11 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from tests import pg
 from tests.support import ADMIN_KEY, Database, ServerStatements, SqlWindow, migrate
 
-REPO = Path(__file__).resolve().parent.parent
 APP_ROLE = "refdata_app"
 
 
@@ -50,18 +48,13 @@ class Backend:
                     raise pytest.UsageError(f"CI=true requires PostgreSQL: {exc}") from exc
                 self.skip_reason = f"PostgreSQL not available: {exc}"
                 return
-            self._admin(f"CREATE ROLE {APP_ROLE} LOGIN")
+            self.admin(f"CREATE ROLE {APP_ROLE} LOGIN")
         self.main = self.new_database()
 
     def admin(self, sql: str, database: str = "postgres") -> None:
         """Run one statement as the PostgreSQL superuser."""
-        self._admin(sql, database)
-
-    def _admin(self, sql: str, database: str = "postgres") -> None:
         assert self.server is not None
-        url = f"postgresql://{pg.SUPERUSER}@127.0.0.1:{self.server.port}/{database}"
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(sql.encode())
+        self.server.admin(sql, database)
 
     def new_database(self) -> Database:
         """An empty, unmigrated database the app role owns."""
@@ -69,8 +62,8 @@ class Backend:
         if self.server is None:
             path = self.tmp / f"{name}.db"
             return Database("sqlite", f"sqlite:///{path}", None)
-        self._admin(f"CREATE DATABASE {name} OWNER {APP_ROLE}")
-        self._admin("CREATE EXTENSION pg_stat_statements", database=name)
+        self.admin(f"CREATE DATABASE {name} OWNER {APP_ROLE}")
+        self.admin("CREATE EXTENSION pg_stat_statements", database=name)
         return Database(
             "postgresql",
             self.server.url(name, APP_ROLE),

@@ -36,6 +36,7 @@ from types import FrameType, TracebackType
 from typing import IO, Any, cast
 
 from tests.events import ACCOUNT, http_v2
+from tests.processes import terminate
 
 REPO = Path(__file__).resolve().parent.parent
 HANDLER = "app.lambda_handler.handler"
@@ -150,13 +151,7 @@ class RuntimeProcess:
 
     def stop(self, timeout: float = 5.0) -> int:
         """Terminate this process (SIGTERM, then SIGKILL after `timeout`); its exit code."""
-        if self.popen.poll() is None:
-            self.popen.terminate()
-            try:
-                self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(timeout)
+        terminate(self.popen, timeout)
         self._reader.join(timeout)
         if self.popen.stdout is not None:
             self.popen.stdout.close()

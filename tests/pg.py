@@ -39,6 +39,11 @@ def free_port() -> int:
         return port
 
 
+def libpq_dsn(url: str) -> str:
+    """A SQLAlchemy URL (`postgresql+psycopg://…`) as psycopg takes it."""
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
 @dataclass
 class PostgresServer:
     bindir: Path
@@ -51,6 +56,15 @@ class PostgresServer:
 
     def url(self, database: str, user: str = SUPERUSER) -> str:
         return f"postgresql+psycopg://{user}@127.0.0.1:{self.port}/{database}"
+
+    def admin(self, sql: str, database: str = "postgres") -> str:
+        """Run one statement as the superuser; the first column of its first row, if any."""
+        import psycopg  # only where a PostgreSQL server runs
+
+        with psycopg.connect(libpq_dsn(self.url(database)), autocommit=True) as conn:
+            cursor = conn.execute(sql.encode())
+            row = cursor.fetchone() if cursor.description else None
+        return "" if row is None else str(row[0])
 
     def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
         command = [str(self.bindir / args[0]), *args[1:]]

@@ -13,6 +13,8 @@ from typing import Any
 
 from sqlalchemy import Engine, event
 
+from tests.pg import libpq_dsn
+
 REPO = Path(__file__).resolve().parent.parent
 # The admin API is enabled in the test session with this key (set before app is imported).
 ADMIN_KEY = "test-admin-key-0123456789abcdef"
@@ -91,7 +93,7 @@ class SqlWindow:
 
 @dataclass
 class Reply:
-    """A Lambda proxy response, decoded."""
+    """An HTTP reply, decoded: a Lambda proxy response (`reply`) or a server's answer."""
 
     status: int
     headers: dict[str, str]
@@ -139,7 +141,7 @@ class ServerStatements:
     """Statements the app's role ran, as PostgreSQL itself counts them (pg_stat_statements)."""
 
     def __init__(self, admin_url: str, role: str = "refdata_app") -> None:
-        self.dsn = admin_url.replace("postgresql+psycopg://", "postgresql://")
+        self.dsn = libpq_dsn(admin_url)
         self.role = role
 
     def reset(self) -> None:

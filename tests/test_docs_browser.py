@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from reliability.environments import Uvicorn
 from tests import browser
-from tests.support import Database
+from tests.support import ADMIN_KEY, Database
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +32,10 @@ def chromium() -> Iterator[browser.Chromium]:
 
 @pytest.fixture(scope="module")
 def server(database: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with browser.serve(database.url, tmp_path_factory.mktemp("uvicorn") / "stderr.log") as base:
-        yield base
+    # The suite's admin key too: /docs shows the admin operations as well.
+    env = {"REFDATA_DATABASE_URL": database.url, "REFDATA_ADMIN_API_KEY": ADMIN_KEY}
+    with Uvicorn(env, tmp_path_factory.mktemp("uvicorn") / "stderr.log") as server:
+        yield server.base_url
 
 
 def report(

@@ -17,7 +17,7 @@ from urllib.parse import quote
 import pytest
 
 from app.config import settings
-from tests import browser
+from reliability.environments import Uvicorn
 from tests.events import http_v2, rest_v1
 from tests.support import ADMIN_KEY, Database, Reply, invoke, run_python
 
@@ -323,11 +323,13 @@ class TestBodyLimit:
 def server(database: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """uvicorn on 127.0.0.1 with one allowed CORS origin."""
     log = tmp_path_factory.mktemp("uvicorn") / "stderr.log"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("REFDATA_CORS_ORIGINS", CORS_ORIGIN)
-        with browser.serve(database.url, log) as base:
-            patch.undo()  # the server has its environment; nothing else started here gets it
-            yield base
+    env = {
+        "REFDATA_DATABASE_URL": database.url,
+        "REFDATA_ADMIN_API_KEY": ADMIN_KEY,
+        "REFDATA_CORS_ORIGINS": CORS_ORIGIN,
+    }
+    with Uvicorn(env, log) as server:
+        yield server.base_url
 
 
 def request(
