@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     # Browser origins allowed by CORS, comma-separated; empty (the default): CORS closed.
     cors_origins: Annotated[list[str], NoDecode] = []
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # CloudWatch EMF metric lines on stdout. Unset (or empty): on when running on Lambda
+    # (AWS_LAMBDA_FUNCTION_NAME is set), off elsewhere (uvicorn, a developer's console).
+    emf_metrics: bool | None = None
 
     @field_validator("database_url")
     @classmethod
@@ -60,10 +63,11 @@ class Settings(BaseSettings):
             raise ValueError("must use sqlite:// or postgresql+psycopg://")
         return value
 
-    @field_validator("admin_api_key", mode="before")
+    @field_validator("admin_api_key", "emf_metrics", mode="before")
     @classmethod
-    def _empty_key_means_none(cls, value: object) -> object:
-        # Deploy tooling passes an empty string for "no key"; that disables the admin API.
+    def _empty_means_none(cls, value: object) -> object:
+        # Deploy tooling passes an empty string for "unset": no key disables the admin API,
+        # no EMF choice leaves it to the runtime.
         return None if value == "" else value
 
     @field_validator("cors_origins", mode="before")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
+import os
 import time
 from collections.abc import MutableMapping
 from typing import Any
@@ -20,6 +22,7 @@ from app.logs import logger
 from app.main import app
 from app.problems import MEDIA_TYPE
 from app.reference import cache
+from app.runtime import MANAGED_INSTANCES
 
 
 class _ScopeOnce:
@@ -160,6 +163,9 @@ _BAD_RESPONSE_BODY = json.dumps(
 )
 
 
+# The environment's one event loop, set before Mangum's constructor looks for it: since
+# Python 3.12, asyncio.get_event_loop() creating a loop implicitly is deprecated.
+asyncio.set_event_loop(asyncio.new_event_loop())
 handler = Handler(app, api_gateway_base_path=settings.api_gateway_base_path)
 
 
@@ -192,5 +198,8 @@ logger.info(
     extra={
         "init_ms": round((time.perf_counter() - INIT_STARTED) * 1000, 1),
         "cache_loaded": cache.current is not None,
+        # Managed instances INIT one process per worker: the PID tells their lines apart.
+        "pid": os.getpid(),
+        "managed_instances": MANAGED_INSTANCES,
     },
 )

@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from app.config import settings
+from app.runtime import current_request
 
 # Attributes every LogRecord has; anything else was passed through `extra=` and is logged.
 _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
@@ -44,6 +45,10 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        # A line logged while a request is in flight (its context: app.runtime) names it.
+        request = current_request()
+        if request is not None:
+            entry["request_id"] = request.request_id
         entry.update((k, v) for k, v in record.__dict__.items() if k not in _STANDARD)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)

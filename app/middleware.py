@@ -1,16 +1,21 @@
 """The edge of the app: one pure ASGI middleware (no per-request task or thread).
 
 On every HTTP request it refuses oversized bodies (413), answers conditional GETs (304),
-adds Server-Timing, security headers and a staleness warning, and writes one JSON log line
-(and an EMF metrics line when something happened). One layer instead of five: each layer
-costs every invoke. (A REST stage prefix arrives as ASGI root_path: app/lambda_handler.py.)
+adds Server-Timing, security headers, `x-request-id` and a staleness warning, and writes
+one JSON log line (and an EMF metrics line when something happened). One layer instead of
+five: each layer costs every invoke. (A REST stage prefix arrives as ASGI root_path:
+app/lambda_handler.py.)
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import re
 import time
+from typing import Any
 from urllib.parse import quote
+from uuid import uuid4
 
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -38,6 +43,42 @@ SECURITY_HEADERS = [
 _SECURITY_NAMES = frozenset(name for name, _ in SECURITY_HEADERS)
 _NOT_MODIFIED_DROPS = frozenset({b"content-length", b"content-type"})
 _BODYLESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+# A client's X-Request-Id is adopted only as what proxies and tracers generate: 1-128 of
+# [A-Za-z0-9._-]. Anything else is replaced, never echoed nor logged.
+_CLIENT_REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{1,128}")
+
+
+def request_id_of(context: Any, client_request_id: bytes | None) -> str:
+    """The id of this request in its log lines and its `x-request-id` response header.
+
+    On Lambda: the invoke's `aws_request_id` (Mangum's scope["aws.context"]), the id of its
+    START/END/REPORT lines too; a client's header is then ignored. Otherwise: the client's
+    X-Request-Id if well-formed, else a new uuid4 as 32 lowercase hex digits."""
+    aws_request_id = getattr(context, "aws_request_id", None)
+    if isinstance(aws_request_id, str) and aws_request_id:
+        return aws_request_id
+    if client_request_id is not None and _CLIENT_REQUEST_ID.fullmatch(client_request_id):
+        return client_request_id.decode("ascii")
+    return uuid4().hex
+
+
+# The Lambda runtime sets this anew for every invoke: read per request, never cached.
+_TRACE_VARIABLE = "_X_AMZN_TRACE_ID"
+
+
+def xray_trace_id() -> str | None:
+    """This invoke's X-Ray trace id: the `Root=` field of `_X_AMZN_TRACE_ID`
+    (`Root=1-5e1b4151-…;Parent=…;Sampled=0` → `1-5e1b4151-…`), as X-Ray and CloudWatch
+    show it; the whole value if it has no Root field; None when the variable is unset."""
+    header = os.environ.get(_TRACE_VARIABLE)
+    if not header:
+        return None
+    start = header.find("Root=")
+    if start < 0:
+        return header
+    end = header.find(";", start)
+    return header[start + 5 :] if end < 0 else header[start + 5 : end]
 
 
 def etag_matches(if_none_match: bytes, etag: bytes) -> bool:
@@ -74,6 +115,7 @@ def response_start(
     else:
         headers += SECURITY_HEADERS
     headers.append((b"server-timing", b"app;dur=%.3f" % ((time.perf_counter() - started) * 1000)))
+    headers.append((b"x-request-id", stats.request_id.encode()))
     if stats.stale_seconds is not None and stats.cache_outcome == Outcome.STALE:
         headers += [_STALE_WARNING, (b"x-refdata-stale-seconds", b"%d" % stats.stale_seconds)]
     message["status"], message["headers"] = status, headers
@@ -83,9 +125,9 @@ def response_start(
 def log_request(
     method: str, path: str, status: int, stats: RequestStats, *, started: float, cold_start: bool
 ) -> None:
-    """The request's line: path, status, duration, cold start, SQL statements, cache outcome
-    and age, as one JSON object (app/logs.py write_line). It is written on every invoke, so
-    it is built without a LogRecord, datetime or round()."""
+    """The request's line: request and X-Ray trace ids, path, status, duration, cold start,
+    SQL statements, cache outcome and age, as one JSON object (app/logs.py write_line). It
+    is written on every invoke, so it is built without a LogRecord, datetime or round()."""
     if not logger.isEnabledFor(logging.INFO):
         return
     snapshot = cache.current
@@ -95,6 +137,8 @@ def log_request(
             "level": "INFO",
             "logger": "refdata",
             "message": "request",
+            "request_id": stats.request_id,
+            "xray_trace_id": xray_trace_id(),  # null without _X_AMZN_TRACE_ID
             "method": method,
             "path": path,
             "status": status,
@@ -123,7 +167,6 @@ class Edge:
             return
         Environment.invocations += 1
         cold_start = Environment.is_cold_start()
-        stats = start_request()
         started = time.perf_counter()
         status = 500
         method, path = scope["method"], scope["path"]
@@ -132,11 +175,15 @@ class Edge:
         has_body = method not in _BODYLESS_METHODS
         if_none_match = None
         too_large = False
+        client_request_id = None
         for name, value in scope["headers"]:
             if name == b"if-none-match":
                 if_none_match = value
             elif has_body and name == b"content-length":
                 too_large = not value.isdigit() or int(value) > self.max_body_bytes
+            elif name == b"x-request-id":
+                client_request_id = value
+        stats = start_request(request_id_of(scope.get("aws.context"), client_request_id))
         if has_body:
             receive = self._limited(receive)
         not_modified = False
@@ -154,7 +201,7 @@ class Edge:
         try:
             if too_large:
                 status = 413
-                await self._refuse(scope, send)
+                await self._refuse(scope, send, stats.request_id)
             else:
                 await self.app(scope, receive, send_wrapped)
         finally:
@@ -184,7 +231,7 @@ class Edge:
     def _too_large(self) -> str:
         return f"Request bodies are limited to {self.max_body_bytes} bytes."
 
-    async def _refuse(self, scope: Scope, send: Send) -> None:
+    async def _refuse(self, scope: Scope, send: Send, request_id: str) -> None:
         body = dumps(
             {
                 "type": "urn:refdata:problem:payload-too-large",
@@ -199,6 +246,7 @@ class Edge:
             (b"content-length", b"%d" % len(body)),
             (b"connection", b"close"),
             *SECURITY_HEADERS,
+            (b"x-request-id", request_id.encode()),
         ]
         await send({"type": "http.response.start", "status": 413, "headers": headers})
         await send({"type": "http.response.body", "body": body})

@@ -1,7 +1,7 @@
 """Facts about this execution environment and the request it is serving.
 
-Cold start, invocation count, and per-request stats (SQL statements, cache outcome) that
-the request log line reports.
+Cold start, invocation count, and per-request stats (request id, SQL statements, cache
+outcome) that the request log line reports.
 """
 
 from __future__ import annotations
@@ -11,9 +11,14 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-# Provisioned concurrency and SnapStart environments are initialised ahead of traffic:
+_INITIALIZATION_TYPE = os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand")
+# Managed instances: each worker INITs before it gets traffic and is never frozen: no cold start.
+MANAGED_INSTANCES = (
+    _INITIALIZATION_TYPE == "lambda-managed-instances" or "AWS_LAMBDA_MAX_CONCURRENCY" in os.environ
+)
+# Provisioned concurrency and SnapStart environments are initialised ahead of traffic too:
 # their first request is not a cold start for the caller.
-_ON_DEMAND = os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand") == "on-demand"
+_ON_DEMAND = _INITIALIZATION_TYPE == "on-demand" and not MANAGED_INSTANCES
 
 
 class Environment:
@@ -27,6 +32,7 @@ class Environment:
 
 @dataclass(slots=True)
 class RequestStats:
+    request_id: str = ""
     statements: int = 0
     cache_outcome: str | None = None
     stale_seconds: float | None = None
@@ -37,10 +43,15 @@ class RequestStats:
 _current: ContextVar[RequestStats | None] = ContextVar("request_stats", default=None)
 
 
-def start_request() -> RequestStats:
-    stats = RequestStats()
+def start_request(request_id: str) -> RequestStats:
+    stats = RequestStats(request_id)
     _current.set(stats)
     return stats
+
+
+def current_request() -> RequestStats | None:
+    """The stats of the request this code runs for; None outside a request."""
+    return _current.get()
 
 
 def count_statement(*_: Any) -> None:

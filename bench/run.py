@@ -24,7 +24,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import cold, load, report
+from bench import artifact, cold, load, report
 from bench.databases import BenchDatabase, databases
 from bench.variants import ENGINE_AT_INIT, REFDATA, ROUTES, WARM, Variant
 from reliability.environments import Uvicorn, child_environment
@@ -52,12 +52,18 @@ class Plan:
     # invokes (all routes) is not run again: no burst moves the median of a run that long.
     rounds: int = 5
     long_round_s: float = 15.0
+    # INIT of the deployed zip per Lambda Python (bench/artifact.py): two `serverless
+    # package` runs, about a minute; the smoke run leaves it out.
+    artifact: bool = True
 
 
 FULL = Plan(warmup=200, invokes=2000, count=100, init_runs=10, load_seconds=10, connections=16)
 # Under a second of load: the built-in client runs (wrk needs whole seconds), so both paths
 # of bench/load.py are exercised somewhere.
-SMOKE = Plan(warmup=5, invokes=20, count=5, init_runs=1, load_seconds=0.5, connections=4, rounds=2)
+SMOKE = Plan(
+    warmup=5, invokes=20, count=5, init_runs=1, load_seconds=0.5, connections=4, rounds=2,
+    artifact=False,
+)  # fmt: skip
 
 
 class Progress:
@@ -228,6 +234,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, help="fresh-process runs of each design")
     parser.add_argument("--init-runs", type=int, help="fresh processes per INIT timing")
     parser.add_argument("--load-seconds", type=float, help="uvicorn load per route; 0 skips")
+    parser.add_argument(
+        "--no-artifact", action="store_true", help="skip INIT of the deployed zip per Python"
+    )
     return parser.parse_args(argv)
 
 
@@ -240,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         rounds=args.rounds or base.rounds,
         init_runs=args.init_runs or base.init_runs,
         load_seconds=base.load_seconds if args.load_seconds is None else args.load_seconds,
+        artifact=base.artifact and not args.no_artifact,
     )
     out: Path = args.out or (
         Path(tempfile.mkdtemp(prefix="refdata-bench-")) if args.smoke else REPO / "docs"
@@ -271,6 +281,10 @@ def main(argv: list[str] | None = None) -> int:
                 primary.url, primary.kind, work / "init", plan.init_runs, progress
             )
             results["cold"] = asdict(measured)
+            if plan.artifact:
+                results["artifact"] = artifact.measure(
+                    primary.url, work / "artifact", plan.init_runs, progress
+                )
             results["load_backend"] = primary.kind
             results["load"] = load_phase(primary, plan, work, progress) if plan.load_seconds else {}
     results["load_average"]["end"] = os.getloadavg()

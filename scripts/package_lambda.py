@@ -1,11 +1,13 @@
-"""Build the Lambda package with `serverless package` and check the artifact before it ships.
+"""Build the Lambda package exactly as a user does, and check the artifact before it ships.
 
     python -m scripts.package_lambda [--arch arm64] [--arch x86_64] [--out DIR] [--runs N]
 
-For each architecture: compile the service's bytecode with the target Python, run
-`serverless package` (no Docker, no AWS account), then check the result:
+For each architecture: `npx serverless package` (no Docker, no AWS account; the README's
+command, with nothing done before or after it: the bytecode is built by the packaging
+itself, deploy/bytecode.js), then check the result:
 
-* cfn-lint passes on the generated CloudFormation template;
+* cfn-lint passes on the generated CloudFormation template, with Lambda Managed Instances
+  disabled (the default) and enabled;
 * the zip is at most 20 MB and holds only app/, alembic/, alembic.ini and dependencies;
 * every native library is built for that architecture, every .py has its .pyc for the
   target Python, and every .pyc is hash-based (zip timestamps cannot make it stale);
@@ -15,13 +17,14 @@ For each architecture: compile the service's bytecode with the target Python, ru
   INIT (import + first invoke, scripts/init_probe.py) is timed with and without the .pyc
   files (median of several fresh processes).
 
-A missing target Python is reported; with CI=true it is an error.
+The target Python is the runtime serverless.yml deploys (`params.default.python`), found by
+deploy/find-python. A missing one is reported; with CI=true it is an error.
 """
 
 from __future__ import annotations
 
 import argparse
-import glob
+import json
 import os
 import platform
 import shutil
@@ -32,17 +35,27 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from scripts import init_probe
 
 REPO = Path(__file__).resolve().parent.parent
-TARGET_VERSION = "3.12"
-PYC_TAG = "cpython-312"
+
+
+def deployed_python() -> str:
+    """The Python version serverless.yml deploys by default: "3.13" for python3.13."""
+    with (REPO / "serverless.yml").open() as config:
+        # A plain load: the file's CloudFormation tags are not in this part of it.
+        document = yaml.load(config, Loader=yaml.BaseLoader)  # noqa: S506
+    return str(document["params"]["default"]["python"])
+
+
+TARGET_VERSION = deployed_python()
+PYC_TAG = "cpython-" + TARGET_VERSION.replace(".", "")
 MAX_ZIP_BYTES = 20 * 1024 * 1024
 ELF_MACHINE = {"x86_64": 62, "arm64": 183}  # e_machine: EM_X86_64, EM_AARCH64
 HOST_ARCH = {"x86_64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}.get(platform.machine())
 ALLOWED_SERVICE_FILES = ("app/", "alembic/", "alembic.ini")
-# A fixed date makes pip compile hash-based .pyc (PEP 552), valid whatever the zip's dates.
-SOURCE_DATE_EPOCH = "1767225600"
 
 # Run by the target Python inside the unpacked tree, before the clock starts: count modules
 # the import system had to compile from source (importlib's source_to_code), not other
@@ -75,71 +88,43 @@ def say(message: str) -> None:
 
 
 def find_target_python() -> str | None:
-    """REFDATA_TARGET_PYTHON, else pyenv's newest 3.12, else python3.12 on PATH."""
-    explicit = os.environ.get("REFDATA_TARGET_PYTHON")
-    if explicit:
-        return explicit
-    pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
-    found = sorted(
-        glob.glob(str(pyenv_root / "versions" / f"{TARGET_VERSION}.*" / "bin" / "python3"))
+    """deploy/find-python: REFDATA_TARGET_PYTHON, python3.X on PATH, or pyenv's newest 3.X."""
+    result = subprocess.run(
+        [str(REPO / "deploy" / "find-python"), TARGET_VERSION],
+        capture_output=True,
+        text=True,
+        check=False,
     )
-    candidates = [*reversed(found), shutil.which(f"python{TARGET_VERSION}")]
-    for candidate in candidates:
-        if candidate and _version_of(candidate) == TARGET_VERSION:
-            return candidate
-    return None
+    return result.stdout.strip() if result.returncode == 0 else None
 
 
-def _version_of(python: str) -> str | None:
-    try:
-        out = subprocess.run(
-            [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip()
-
-
-def build(arch: str, out: Path, python: str) -> Path:
-    """`serverless package` for one architecture; returns the directory it wrote."""
-    for stale in [*REPO.glob("app/**/__pycache__"), *REPO.glob("alembic/**/__pycache__")]:
-        shutil.rmtree(stale)
-    subprocess.run(
-        [python, "-m", "compileall", "-q", "--invalidation-mode", "checked-hash", "app", "alembic"],
-        cwd=REPO,
-        check=True,
-    )
-    target = out / arch
+def build(arch: str, out: Path, *params: str) -> Path:
+    """`npx serverless package` for one architecture; returns the directory it wrote."""
+    target = out / "-".join([arch, *(p.partition("=")[2] for p in params)])
     shutil.rmtree(target, ignore_errors=True)
-    env = {
-        **os.environ,
-        "REFDATA_TARGET_PYTHON": python,
-        "SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH,
-        "SLS_TELEMETRY_DISABLED": "1",
-        "SLS_NOTIFICATIONS_MODE": "off",
-        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-    }
+    env = {**os.environ, "SLS_TELEMETRY_DISABLED": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     command = [
-        str(REPO / "node_modules" / ".bin" / "serverless"),
+        "npx",
+        "serverless",
         "package",
         "--stage",
         "ci",
         "--region",
         "eu-west-1",
         f"--param=architecture={arch}",
+        *(f"--param={param}" for param in params),
         "--package",
         str(target),
     ]
-    say(f"serverless package ({arch}) …")
+    say(" ".join(command) + " …")
     result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise PackageError(
             f"serverless package failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
         )
+    for line in (result.stdout + result.stderr).splitlines():
+        if line.startswith("bytecode:") or "arning" in line:
+            say(line)
     return target
 
 
@@ -156,7 +141,35 @@ def lint_template(directory: Path) -> None:
     )
     if result.returncode != 0:
         raise PackageError(f"cfn-lint found problems:\n{result.stdout}{result.stderr}")
-    say(f"cfn-lint: {template.name} clean")
+    say(f"cfn-lint: {directory.name}/{template.name} clean")
+
+
+def check_managed_instances(directory: Path, enabled: bool) -> None:
+    """With LMI enabled the template has the capacity provider, its role and the api
+    function's configuration (and no reserved concurrency); disabled, none of them."""
+    template = json.loads((directory / "cloudformation-template-update-stack.json").read_text())
+    resources = template["Resources"]
+    types = {resource["Type"] for resource in resources.values()}
+    api = resources["ApiLambdaFunction"]["Properties"]
+    has = {
+        "capacity provider": "AWS::Lambda::CapacityProvider" in types,
+        "api CapacityProviderConfig": "CapacityProviderConfig" in api,
+        "api FunctionScalingConfig": "FunctionScalingConfig" in api,
+    }
+    wrong = [what for what, present in has.items() if present != enabled]
+    reserved = api.get("ReservedConcurrentExecutions")
+    if enabled and reserved != {"Ref": "AWS::NoValue"}:
+        wrong.append("reserved concurrency (replaced by MaxExecutionEnvironments)")
+    if wrong:
+        state = "enabled" if enabled else "disabled"
+        raise PackageError(f"managed instances {state}, but the template is wrong in: {wrong}")
+    if enabled:
+        config = api["CapacityProviderConfig"]["LambdaManagedInstancesCapacityProviderConfig"]
+        say(
+            "managed instances: capacity provider, operator role, "
+            f"{config['PerExecutionEnvironmentMaxConcurrency']} processes per environment, "
+            f"{api['FunctionScalingConfig']}"
+        )
 
 
 def check_zip(directory: Path, arch: str) -> Path:
@@ -207,7 +220,7 @@ def check_zip(directory: Path, arch: str) -> Path:
     return artifact
 
 
-def _probe(python: str, tree: Path, database_url: str) -> dict[str, Any]:
+def probe_init(python: str, tree: Path, database_url: str) -> dict[str, Any]:
     env = {
         "PATH": os.environ.get("PATH", ""),
         "REFDATA_DATABASE_URL": database_url,
@@ -224,7 +237,7 @@ def _probe(python: str, tree: Path, database_url: str) -> dict[str, Any]:
     return init_probe.last_json(result)
 
 
-def _read_only(tree: Path) -> None:
+def read_only(tree: Path) -> None:
     for path in [tree, *tree.rglob("*")]:
         mode = path.stat().st_mode
         path.chmod(mode & ~0o222)
@@ -239,8 +252,8 @@ def run_package(artifact: Path, python: str, runs: int) -> dict[str, float]:
             archive.extractall(tree)
         bare = root / "task-without-pyc"
         shutil.copytree(tree, bare, ignore=shutil.ignore_patterns("__pycache__"))
-        _read_only(tree)
-        _read_only(bare)
+        read_only(tree)
+        read_only(bare)
         database_url = f"sqlite:///{root / 'refdata.db'}"
         migrate = subprocess.run(
             [
@@ -261,7 +274,9 @@ def run_package(artifact: Path, python: str, runs: int) -> dict[str, float]:
         if migrate.returncode != 0:
             raise PackageError(f"the package's migrate handler failed:\n{migrate.stderr[-4000:]}")
         say(f"migrate handler: {migrate.stdout.strip().splitlines()[-1]}")
-        with_pyc, reports = init_probe.median_init(runs, lambda: _probe(python, tree, database_url))
+        with_pyc, reports = init_probe.median_init(
+            runs, lambda: probe_init(python, tree, database_url)
+        )
         probe = reports[-1]
         if probe["status"] != 200:
             raise PackageError(f"/health answered {probe['status']}: {probe['health']}")
@@ -269,7 +284,7 @@ def run_package(artifact: Path, python: str, runs: int) -> dict[str, float]:
         if compiled:
             raise PackageError(f"INIT compiled files from source: {compiled}")
         without_pyc, bare_reports = init_probe.median_init(
-            runs, lambda: _probe(python, bare, database_url)
+            runs, lambda: probe_init(python, bare, database_url)
         )
         if not bare_reports[-1]["compiled"]:
             raise PackageError("the compile probe saw nothing even without .pyc; it is broken")
@@ -299,14 +314,18 @@ def main(argv: list[str] | None = None) -> int:
     say(f"target Python: {python}")
     try:
         for arch in arches:
-            directory = build(arch, args.out, python)
+            directory = build(arch, args.out)
             lint_template(directory)
+            check_managed_instances(directory, enabled=False)
             artifact = check_zip(directory, arch)
             if arch == HOST_ARCH:
                 run_package(artifact, python, args.runs)
             else:
                 host = platform.machine()
                 say(f"{arch}: not importable on this {host} machine; checked statically")
+        directory = build(arches[0], args.out, "managedInstances=enabled")
+        lint_template(directory)
+        check_managed_instances(directory, enabled=True)
     except PackageError as error:
         print(f"[package] FAILED: {error}", file=sys.stderr)
         return 1

@@ -5,6 +5,17 @@
 of Lambda's Python runtime: INIT once, then one invoke at a time, each fetched with a blocking
 `GET .../invocation/next`. `invoke()` queues an event and waits for the function's answer.
 
+`RuntimeEmulator(max_concurrency=N)` is a Lambda Managed Instances (LMI) environment instead:
+the function sees AWS_LAMBDA_INITIALIZATION_TYPE=lambda-managed-instances and
+AWS_LAMBDA_MAX_CONCURRENCY=N, so awslambdaric's main process forks N worker processes, each
+with its own INIT, globals and polling loop. It is ready once all N poll `/next` at once, and
+`invoke()` may be called from several threads: concurrent invokes run on different workers.
+As on LMI, each worker sends its stdout and stderr to a socket of the runtime's
+(`_LAMBDA_TELEMETRY_LOG_FD_PROVIDER_SOCKET`), so its output is kept apart
+(`RuntimeProcess.workers`). Which worker fetched an invocation is read from its connection
+(Linux /proc), and `invoke(..., worker=pid)` hands an event to that worker only: a test hook,
+Lambda has none.
+
 `python -m tests.lambda_runtime` (`make lambda`) also opens an HTTP front door: every plain HTTP
 request becomes an API Gateway HTTP API (payload 2.0) event, invoked through the runtime.
 
@@ -15,19 +26,23 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import importlib.util
 import json
 import os
-import queue
 import re
+import shutil
 import signal
+import socket
+import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -42,9 +57,11 @@ REPO = Path(__file__).resolve().parent.parent
 HANDLER = "app.lambda_handler.handler"
 HOST = "127.0.0.1"
 RUNTIME = "/2018-06-01/runtime"
+MANAGED_INSTANCES = "lambda-managed-instances"  # AWS_LAMBDA_INITIALIZATION_TYPE on LMI
 _RESULT_PATH = re.compile(rf"^{RUNTIME}/invocation/([^/]+)/(response|error)$")
 # Inherited from the caller's environment; everything else a Lambda function sees is set here.
 _PASSTHROUGH = ("PATH", "TMPDIR", "SYSTEMROOT")
+_UCRED = struct.Struct("3i")  # SO_PEERCRED: pid, uid, gid
 
 
 class FunctionError(RuntimeError):
@@ -63,60 +80,86 @@ class FunctionTimeout(TimeoutError):
 class _Invocation:
     request_id: str
     event: bytes
+    worker: int | None = None  # only this worker may fetch it (None: any)
     done: threading.Event = field(default_factory=threading.Event)
     abandoned: bool = False  # timed out: not handed out any more, a late answer is dropped
+    served_by: int | None = None  # the worker that fetched it (None: not yet, or not known)
+    handed_out: bool = False
     outcome: str = ""  # "response" or "error"
     body: bytes = b""
 
 
-class RuntimeProcess:
-    """One `python -m awslambdaric` process: an execution environment. Its output is kept."""
+@dataclass(frozen=True)
+class Served:
+    """An invocation's answer (a JSON object) and the PID of the worker that produced it."""
 
-    def __init__(
-        self, popen: subprocess.Popen[bytes], echo: IO[str] | None, max_lines: int
-    ) -> None:
-        self.popen = popen
-        self.started_at = time.perf_counter()
-        self.ready_at: float | None = None  # its first GET .../next: INIT is over
+    worker: int | None  # None if its connection could not be traced to a process
+    document: dict[str, Any]
+
+
+def alive(pid: int) -> bool:
+    """Process `pid` exists and is not a zombie (Linux /proc)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
+
+
+def rss_kib(pid: int) -> int | None:
+    """Resident set size of process `pid` in KiB (VmRSS in /proc/<pid>/status), if running."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return None
+
+
+def _port(address: str) -> int:
+    return int(address.rpartition(":")[2], 16)  # /proc/net/tcp: "0100007F:2329"
+
+
+def _socket_owner(local_port: int, remote_port: int, pids: Iterable[int]) -> int | None:
+    """The process among `pids` holding the TCP socket from `local_port` to `remote_port`."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for row in Path(table).read_text().splitlines()[1:]:
+                fields = row.split()
+                if _port(fields[1]) == local_port and _port(fields[2]) == remote_port:
+                    inodes.add(f"socket:[{fields[9]}]")
+    for pid in pids if inodes else ():
+        with contextlib.suppress(OSError):  # gone, or a descriptor closed while we look
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                with contextlib.suppress(OSError):
+                    if os.readlink(f"/proc/{pid}/fd/{fd}") in inodes:
+                        return pid
+    return None
+
+
+class _Output:
+    """The lines a process wrote, as they arrive."""
+
+    def __init__(self, max_lines: int) -> None:
         self._lines: deque[str] = deque(maxlen=max_lines)
         self._changed = threading.Condition()
         self._eof = False
-        self._reader = threading.Thread(
-            target=self._read, args=(echo,), name=f"awslambdaric-{popen.pid}-output", daemon=True
-        )
-        self._reader.start()
 
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
+    def _append(self, line: str) -> None:
+        with self._changed:
+            self._lines.append(line)
+            self._changed.notify_all()
 
-    @property
-    def init_ms(self) -> float | None:
-        """From spawn to the first poll for an invocation: interpreter start, imports, INIT."""
-        if self.ready_at is None:
-            return None
-        return (self.ready_at - self.started_at) * 1000
-
-    def poll(self) -> int | None:
-        return self.popen.poll()
-
-    def _read(self, echo: IO[str] | None) -> None:
-        assert self.popen.stdout is not None
-        # Split on "\n" only: awslambdaric joins the lines of an error report with "\r".
-        for raw in self.popen.stdout:
-            line = raw.decode("utf-8", "replace").rstrip("\n")
-            with self._changed:
-                self._lines.append(line)
-                self._changed.notify_all()
-            if echo is not None:
-                echo.write(line.replace("\r", "\n") + "\n")
-                echo.flush()
+    def _close(self) -> None:
         with self._changed:
             self._eof = True
             self._changed.notify_all()
 
     def lines(self) -> list[str]:
-        """Everything the process wrote to stdout and stderr so far, one entry per line."""
+        """Everything written to stdout and stderr so far, one entry per line."""
         with self._changed:
             return list(self._lines)
 
@@ -145,14 +188,163 @@ class RuntimeProcess:
                 if self._eof or remaining <= 0:
                     raise FunctionTimeout(
                         f"the expected output did not appear within {timeout} s"
-                        f" (process {'exited' if self._eof else 'still running'})"
+                        f" ({'output closed' if self._eof else 'still running'})"
                     )
                 self._changed.wait(remaining)
 
+
+class Worker(_Output):
+    """A process that polls for invocations: on managed instances, one of the N workers (its
+    own INIT, globals and output); on demand, the environment's one process."""
+
+    def __init__(self, pid: int, max_lines: int) -> None:
+        super().__init__(max_lines)
+        self.pid = pid
+        self.ready_at: float | None = None  # its first GET .../next: its INIT is over
+        self.served = 0  # invocations it fetched
+        self._streams = 0  # its open output sockets (stdout, stderr)
+
+    def alive(self) -> bool:
+        return alive(self.pid)
+
+    def rss_kib(self) -> int | None:
+        return rss_kib(self.pid)
+
+
+class RuntimeProcess(_Output):
+    """One `python -m awslambdaric` process: an execution environment. Its output is kept,
+    and on managed instances its workers' too: `lines()` has all of it, in arrival order
+    (a worker's stdout and stderr are two streams: their order between them is not kept)."""
+
+    def __init__(
+        self,
+        popen: subprocess.Popen[bytes],
+        echo: IO[str] | None,
+        max_lines: int,
+        max_concurrency: int | None = None,
+    ) -> None:
+        super().__init__(max_lines)
+        self.popen = popen
+        self.max_concurrency = max_concurrency
+        self.started_at = time.perf_counter()
+        self.ready_at: float | None = None  # every worker polls for an invocation: INIT is over
+        self.workers: dict[int, Worker] = {}  # by PID, as each shows up
+        self._echo = echo
+        self._max_lines = max_lines
+        self._workers_lock = threading.Lock()
+        self._readers: list[threading.Thread] = []
+        sinks: list[_Output] = [self]
+        if max_concurrency is None:
+            sinks.append(self._worker(popen.pid))
+        assert popen.stdout is not None
+        self._read_in_background(popen.stdout, sinks, self._close, f"awslambdaric-{popen.pid}")
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    @property
+    def init_ms(self) -> float | None:
+        """From spawn to every worker polling for an invocation: interpreter start, imports,
+        INIT (of all of them, on managed instances)."""
+        if self.ready_at is None:
+            return None
+        return (self.ready_at - self.started_at) * 1000
+
+    def poll(self) -> int | None:
+        return self.popen.poll()
+
+    def children(self) -> list[int]:
+        """PIDs of this process's running children (Linux /proc): on managed instances, its
+        workers."""
+        pids: set[int] = set()
+        for children in Path(f"/proc/{self.pid}/task").glob("*/children"):
+            with contextlib.suppress(OSError):
+                pids.update(int(pid) for pid in children.read_text().split())
+        return sorted(pid for pid in pids if alive(pid))
+
+    def worker_pids(self) -> list[int]:
+        """The running processes that poll for invocations: the workers, or this process."""
+        return self.children() if self.max_concurrency is not None else [self.pid]
+
+    def rss_kib(self) -> int | None:
+        return rss_kib(self.pid)
+
+    def _worker(self, pid: int) -> Worker:
+        with self._workers_lock:
+            worker = self.workers.get(pid)
+            if worker is None:
+                worker = self.workers[pid] = Worker(pid, self._max_lines)
+            return worker
+
+    def _read_in_background(
+        self, stream: IO[bytes], sinks: list[_Output], at_end: Callable[[], None], name: str
+    ) -> None:
+        reader = threading.Thread(
+            target=self._read, args=(stream, sinks, at_end), name=f"{name}-output", daemon=True
+        )
+        self._readers.append(reader)
+        reader.start()
+
+    def _read(self, stream: IO[bytes], sinks: list[_Output], at_end: Callable[[], None]) -> None:
+        try:
+            # Split on "\n" only: awslambdaric joins the lines of an error report with "\r".
+            for raw in stream:
+                line = raw.decode("utf-8", "replace").rstrip("\n")
+                for sink in sinks:
+                    sink._append(line)
+                if self._echo is not None:
+                    self._echo.write(line.replace("\r", "\n") + "\n")
+                    self._echo.flush()
+        except (OSError, ValueError):
+            pass  # closed under us by stop()
+        finally:
+            at_end()
+
+    def _attach_stream(self, pid: int, connection: socket.socket) -> None:
+        """A worker connected to the telemetry socket: one of its output streams."""
+        worker = self._worker(pid)
+        with worker._changed:
+            worker._streams += 1
+
+        stream = connection.makefile("rb")
+
+        def at_end() -> None:
+            stream.close()
+            connection.close()
+            with worker._changed:
+                worker._streams -= 1
+                if worker._streams == 0:
+                    worker._close()
+
+        self._read_in_background(stream, [self, worker], at_end, f"worker-{pid}")
+
     def stop(self, timeout: float = 5.0) -> int:
-        """Terminate this process (SIGTERM, then SIGKILL after `timeout`); its exit code."""
+        """Stop the environment and every process of it; the main process's exit code.
+
+        Workers first (SIGTERM by PID: they are the main process's children), so the main
+        process joins them and exits, leaving no zombie. What still runs after `timeout` is
+        killed with its process group (started with start_new_session=True: the main process
+        leads it, and is not reaped yet, so the group is this environment's). Then the main
+        process: SIGTERM, SIGKILL after `timeout`."""
+        workers = self.children()
+        for pid in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        if workers:
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.pid, signal.SIGKILL)
         terminate(self.popen, timeout)
-        self._reader.join(timeout)
+        # Workers that outlived the main process (it died first): still in its group.
+        for pid in set(self.workers) | set(workers):
+            with contextlib.suppress(OSError):
+                if pid != self.pid and alive(pid) and os.getpgid(pid) == self.pid:
+                    os.kill(pid, signal.SIGKILL)
+        for reader in self._readers:
+            reader.join(timeout)
         if self.popen.stdout is not None:
             self.popen.stdout.close()
         return self.popen.returncode
@@ -181,12 +373,16 @@ class _RuntimeServer(_Server):
 
 
 class _RuntimeAPI(BaseHTTPRequestHandler):
-    """The Runtime API endpoints a runtime client calls; the work is done by the emulator."""
+    """The Runtime API endpoints a runtime client calls; the work is done by the emulator.
+
+    One instance per connection; a runtime client (a worker) keeps one connection alive."""
 
     protocol_version = "HTTP/1.1"  # the runtime client keeps one connection alive
     # Headers and body leave in two writes: with Nagle on, each answer waits for a delayed
     # ACK (measured: ~88 ms per invoke instead of ~1 ms).
     disable_nagle_algorithm = True
+    _traced = False
+    _worker: int | None = None  # the PID at the other end of this connection, if found
 
     @property
     def emulator(self) -> RuntimeEmulator:
@@ -202,7 +398,10 @@ class _RuntimeAPI(BaseHTTPRequestHandler):
         if self.path != f"{RUNTIME}/invocation/next":
             self._reply(404, {"errorType": "NotFound", "errorMessage": self.path})
             return
-        invocation = self.emulator._next_invocation()
+        if not self._traced:
+            self._worker = self.emulator._worker_at(self.client_address[1])
+            self._traced = True
+        invocation = self.emulator._next_invocation(self._worker)
         if invocation is None:  # shutting down: close without an answer
             self.close_connection = True
             return
@@ -252,10 +451,10 @@ class _RuntimeAPI(BaseHTTPRequestHandler):
 
 
 class RuntimeEmulator:
-    """The Lambda Runtime API on 127.0.0.1, and the one function process that polls it.
+    """The Lambda Runtime API on 127.0.0.1, and the function process that polls it.
 
     ```
-    with RuntimeEmulator() as runtime:
+    with RuntimeEmulator() as runtime:  # or RuntimeEmulator(max_concurrency=4): LMI
         runtime.spawn(env={"REFDATA_DATABASE_URL": url})
         runtime.wait_ready(timeout=60)
         reply = runtime.invoke(http_v2("GET", "/health"), timeout=10)
@@ -270,33 +469,53 @@ class RuntimeEmulator:
         region: str = "eu-west-1",
         memory_mb: int = 512,
         timeout_seconds: float = 30.0,
-        initialization_type: str = "on-demand",
+        initialization_type: str | None = None,
+        max_concurrency: int | None = None,
         max_output_lines: int = 100_000,
     ) -> None:
+        if max_concurrency is not None and max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be 1 or more, not {max_concurrency}")
         self.port = port
         self.function_name = function_name
         self.region = region
         self.memory_mb = memory_mb
         self.timeout_seconds = timeout_seconds  # the function's timeout: Deadline-Ms
+        # Managed instances: N worker processes (PerExecutionEnvironmentMaxConcurrency).
+        self.max_concurrency = max_concurrency
         # "snap-start": awslambdaric runs the before-snapshot hooks, then the after-restore
         # ones (this emulator restores at once, in the same process).
-        self.initialization_type = initialization_type
+        default_type = "on-demand" if max_concurrency is None else MANAGED_INSTANCES
+        self.initialization_type = initialization_type or default_type
         self.max_output_lines = max_output_lines
         self.function_arn = f"arn:aws:lambda:{region}:{ACCOUNT}:function:{function_name}"
         self.init_errors: list[dict[str, Any]] = []
         self.process: RuntimeProcess | None = None
+        self.peak_in_flight = 0  # the most invocations being handled at once (one per worker)
         self._server: _RuntimeServer | None = None
         self._thread: threading.Thread | None = None
+        self._telemetry: socket.socket | None = None
+        self._telemetry_dir: str | None = None
+        self._telemetry_thread: threading.Thread | None = None
         self._stopping = threading.Event()
-        self._pending: queue.Queue[_Invocation] = queue.Queue()
-        self._invocations: dict[str, _Invocation] = {}
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)  # an invocation was queued
+        self._pending: deque[_Invocation] = deque()
+        self._invocations: dict[str, _Invocation] = {}
+        self._pollers: list[tuple[RuntimeProcess | None, int | None]] = []  # blocked in /next
+        self._in_flight = 0
         self._ready = threading.Event()
 
     @property
     def address(self) -> str:
         """host:port, the value of AWS_LAMBDA_RUNTIME_API."""
         return f"{HOST}:{self.port}"
+
+    @property
+    def telemetry_socket(self) -> str | None:
+        """Where managed-instances workers send their output (a Unix socket), once started."""
+        if self._telemetry_dir is None:
+            return None
+        return os.path.join(self._telemetry_dir, "fd.sock")
 
     def start(self) -> RuntimeEmulator:
         self._stopping.clear()
@@ -309,10 +528,41 @@ class RuntimeEmulator:
             daemon=True,
         )
         self._thread.start()
+        if self.max_concurrency is not None:
+            self._start_telemetry()
         return self
 
+    def _start_telemetry(self) -> None:
+        self._telemetry_dir = tempfile.mkdtemp(prefix="lambda-telemetry-")
+        listener = self._telemetry = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(cast(str, self.telemetry_socket))
+        listener.listen(64)
+        listener.settimeout(0.1)
+        self._telemetry_thread = threading.Thread(
+            target=self._accept_streams, args=(listener,), name="lambda-telemetry", daemon=True
+        )
+        self._telemetry_thread.start()
+
+    def _accept_streams(self, listener: socket.socket) -> None:
+        while not self._stopping.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return  # closed by stop()
+            connection.setblocking(True)
+            pid = _UCRED.unpack(
+                connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size)
+            )[0]
+            process = self.process
+            if process is None:
+                connection.close()
+            else:
+                process._attach_stream(pid, connection)
+
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop the function process (by PID), then the server. Safe to call twice."""
+        """Stop the function's processes (by PID), then the server. Safe to call twice."""
         if self.process is not None:
             self.process.stop(timeout)
         self._stopping.set()
@@ -323,6 +573,15 @@ class RuntimeEmulator:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        if self._telemetry is not None:
+            self._telemetry.close()
+            self._telemetry = None
+        if self._telemetry_thread is not None:
+            self._telemetry_thread.join(timeout)
+            self._telemetry_thread = None
+        if self._telemetry_dir is not None:
+            shutil.rmtree(self._telemetry_dir, ignore_errors=True)
+            self._telemetry_dir = None
 
     def __enter__(self) -> RuntimeEmulator:
         return self.start()
@@ -339,7 +598,7 @@ class RuntimeEmulator:
         """The variables Lambda's Python runtime sets for a function."""
         python = f"{sys.version_info.major}.{sys.version_info.minor}"
         today = datetime.now(UTC).strftime("%Y/%m/%d")
-        return {
+        environment = {
             "AWS_LAMBDA_RUNTIME_API": self.address,
             "_HANDLER": handler,
             "LAMBDA_TASK_ROOT": str(REPO),
@@ -355,6 +614,12 @@ class RuntimeEmulator:
             "TZ": ":UTC",
             "LANG": "C.UTF-8",  # Lambda has en_US.UTF-8; C.UTF-8 exists on every glibc
         }
+        if self.max_concurrency is not None:
+            # awslambdaric forks this many workers when the variable is set (any value).
+            environment["AWS_LAMBDA_MAX_CONCURRENCY"] = str(self.max_concurrency)
+            if self.telemetry_socket is not None:
+                environment["_LAMBDA_TELEMETRY_LOG_FD_PROVIDER_SOCKET"] = self.telemetry_socket
+        return environment
 
     def spawn(
         self,
@@ -365,7 +630,8 @@ class RuntimeEmulator:
         """Start `python -m awslambdaric <handler>` from the repo root against this API.
 
         Its environment is Lambda's (see `lambda_environment`) plus `env`, not the caller's.
-        Its stdout and stderr are kept in the returned process and copied to `echo` if given.
+        Its stdout and stderr (and its workers') are kept in the returned process and copied
+        to `echo` if given.
         """
         if self._server is None:
             raise RuntimeError("start() the emulator before spawning a function")
@@ -393,11 +659,13 @@ class RuntimeEmulator:
                 ),
                 echo,
                 self.max_output_lines,
+                self.max_concurrency,
             )
             return self.process
 
     def wait_ready(self, timeout: float) -> RuntimeProcess:
-        """Wait until the function finished INIT and polls for its first invocation."""
+        """Wait until the function finished INIT and polls for its first invocation: on
+        managed instances, until all `max_concurrency` workers poll at once."""
         process = self.process
         if process is None:
             raise RuntimeError("no function process: spawn() one first")
@@ -410,21 +678,38 @@ class RuntimeEmulator:
                 )
         return process
 
-    def invoke(self, event: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
+    def invoke(
+        self, event: dict[str, Any], timeout: float | None = None, *, worker: int | None = None
+    ) -> dict[str, Any]:
         """Queue `event`, wait for the function's response and return it (a JSON object).
 
         FunctionError if the handler raised (its error document is `.payload`), INIT failed or
         the process died; FunctionTimeout after `timeout` (default: the function's timeout).
+        With `worker` (a PID from `RuntimeProcess.worker_pids()`), only that worker gets it.
+        Thread-safe: on managed instances, concurrent invokes run on different workers.
         """
+        return self.invoke_served(event, timeout, worker=worker).document
+
+    def invoke_served(
+        self, event: dict[str, Any], timeout: float | None = None, *, worker: int | None = None
+    ) -> Served:
+        """`invoke()`, and which worker (PID) fetched the invocation and answered it."""
         wait = self.timeout_seconds if timeout is None else timeout
-        invocation = _Invocation(str(uuid.uuid4()), json.dumps(event).encode())
-        with self._lock:
+        if worker is not None:
+            process = self.process
+            if process is None or worker not in process.worker_pids():
+                raise ValueError(f"no worker with PID {worker} polls this API")
+        invocation = _Invocation(str(uuid.uuid4()), json.dumps(event).encode(), worker)
+        with self._changed:
             self._invocations[invocation.request_id] = invocation
-        self._pending.put(invocation)
+            self._pending.append(invocation)
+            self._changed.notify_all()
         deadline = time.monotonic() + wait
         try:
             while not invocation.done.wait(max(0.0, min(0.05, deadline - time.monotonic()))):
                 self._check_alive()
+                if worker is not None and not alive(worker):
+                    raise FunctionError(f"worker {worker} exited before answering")
                 if time.monotonic() >= deadline:
                     raise FunctionTimeout(
                         f"invocation {invocation.request_id} got no answer within {wait} s"
@@ -448,7 +733,7 @@ class RuntimeEmulator:
             )
         if not isinstance(document, dict):
             raise FunctionError(f"the handler returned {invocation.body[:200]!r}, not an object")
-        return document
+        return Served(invocation.served_by, document)
 
     def _check_alive(self) -> None:
         """FunctionError if this environment's INIT failed or its process is gone."""
@@ -475,21 +760,55 @@ class RuntimeEmulator:
 
     # Called by the HTTP handler threads.
 
-    def _next_invocation(self) -> _Invocation | None:
-        with self._lock:
+    def _worker_at(self, client_port: int) -> int | None:
+        """The PID of the worker whose connection comes from `client_port`, if found."""
+        process = self.process
+        if process is None:
+            return None
+        return _socket_owner(client_port, self.port, [*process.children(), process.pid])
+
+    def _next_invocation(self, worker: int | None) -> _Invocation | None:
+        """Block until an invocation for `worker` is queued; None when shutting down or
+        when the function process this connection belongs to was replaced."""
+        with self._changed:
             process = self.process
-            if process is not None and process.ready_at is None:
-                process.ready_at = time.perf_counter()
-            self._ready.set()
-        while not self._stopping.is_set():
+            if process is not None and worker is not None:
+                polling = process._worker(worker)
+                if polling.ready_at is None:
+                    polling.ready_at = time.perf_counter()
+            poller = (process, worker)
+            self._pollers.append(poller)
             try:
-                invocation = self._pending.get(timeout=0.1)
-            except queue.Empty:
-                continue
-            with self._lock:
-                if not invocation.abandoned:
-                    return invocation
-                del self._invocations[invocation.request_id]  # its caller gave up
+                current = [w for p, w in self._pollers if p is process]
+                if len({w for w in current if w is not None}) + current.count(None) >= (
+                    self.max_concurrency or 1
+                ):
+                    if process is not None and process.ready_at is None:
+                        process.ready_at = time.perf_counter()
+                    self._ready.set()
+                while not self._stopping.is_set() and self.process is process:
+                    invocation = self._take(worker)
+                    if invocation is not None:
+                        invocation.handed_out, invocation.served_by = True, worker
+                        self._in_flight += 1
+                        self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
+                        if process is not None and worker is not None:
+                            process._worker(worker).served += 1
+                        return invocation
+                    self._changed.wait(0.1)
+            finally:
+                self._pollers.remove(poller)
+        return None
+
+    def _take(self, worker: int | None) -> _Invocation | None:
+        """The oldest queued invocation `worker` may fetch (the lock is held)."""
+        for invocation in list(self._pending):
+            if invocation.abandoned:  # its caller gave up
+                self._pending.remove(invocation)
+                del self._invocations[invocation.request_id]
+            elif invocation.worker is None or invocation.worker == worker:
+                self._pending.remove(invocation)
+                return invocation
         return None
 
     def _invocation_headers(self, invocation: _Invocation) -> dict[str, str]:
@@ -508,6 +827,9 @@ class RuntimeEmulator:
             invocation = self._invocations.get(request_id)
             if invocation is None:
                 return False
+            if invocation.handed_out:
+                invocation.handed_out = False  # answered: no longer in flight
+                self._in_flight -= 1
             if invocation.abandoned:  # answered after its caller gave up: dropped
                 del self._invocations[request_id]
                 return True
@@ -622,6 +944,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=30.0, help="function timeout, seconds")
     parser.add_argument("--init-timeout", type=float, default=60.0, help="seconds")
     parser.add_argument(
+        "--max-concurrency",
+        type=int,
+        metavar="N",
+        help="a Lambda Managed Instances environment: N worker processes",
+    )
+    parser.add_argument(
         "--env", action="append", default=[], metavar="KEY=VALUE", help="for the function"
     )
     args = parser.parse_args(argv)
@@ -635,7 +963,9 @@ def main(argv: list[str] | None = None) -> int:
     # `kill <pid>` stops as cleanly as Ctrl-C, and so does SIGINT when started in background.
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)
-    runtime = RuntimeEmulator(args.port, timeout_seconds=args.timeout)
+    runtime = RuntimeEmulator(
+        args.port, timeout_seconds=args.timeout, max_concurrency=args.max_concurrency
+    )
     front: ThreadingHTTPServer | None = None
     try:
         runtime.start()
@@ -643,11 +973,13 @@ def main(argv: list[str] | None = None) -> int:
         runtime.wait_ready(args.init_timeout)
         front = serve_front_door(runtime, args.http_port)
         http_port = front.server_address[1]
+        workers = ", ".join(map(str, process.children())) if args.max_concurrency else ""
         print(
             f"Lambda Runtime API  http://{runtime.address}{RUNTIME}/invocation/next\n"
             f"function            {args.handler} (awslambdaric, pid {process.pid}),"
             f" ready {process.init_ms:.0f} ms after spawn\n"
-            f"HTTP front door     http://{HOST}:{http_port}"
+            + (f"workers             {args.max_concurrency}: pids {workers}\n" if workers else "")
+            + f"HTTP front door     http://{HOST}:{http_port}"
             f"  (try: curl http://{HOST}:{http_port}/countries/VN)\n"
             "Ctrl-C to stop.",
             flush=True,

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from app.logs import JsonFormatter, logger, timestamp, write_line
-from tests.events import http_v2, rest_v1
+from tests.events import LambdaContext, http_v2, rest_v1
 from tests.support import invoke
 
 
@@ -58,12 +58,16 @@ def log(
 
 
 def test_every_invoke_writes_one_line_with_what_the_issue_names(
-    log: Callable[[], list[dict[str, Any]]],
+    log: Callable[[], list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.delenv("_X_AMZN_TRACE_ID", raising=False)
     invoke(http_v2("GET", "/countries/VN"))
     invoke(http_v2("GET", "/countries/XX"))
     first, second = log()
     assert first["message"] == "request"
+    # invoke() passes a LambdaContext: the invoke's own id (tests/test_request_ids.py).
+    assert first["request_id"] == LambdaContext.aws_request_id
+    assert first["xray_trace_id"] is None  # always logged; null without _X_AMZN_TRACE_ID
     assert first["level"] == "INFO"
     assert first["logger"] == "refdata"
     assert (first["method"], first["path"], first["status"]) == ("GET", "/countries/VN", 200)
