@@ -282,6 +282,34 @@ def _artifact_section(measured: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _managed_section(measured: Mapping[str, Any]) -> list[str]:
+    rss = measured["worker_rss_kib"]
+    connections = measured["connections"]
+    lines = [
+        f"AWS's runtime client with `AWS_LAMBDA_MAX_CONCURRENCY={measured['workers']}` forks "
+        f"{measured['workers']} worker processes, each with its own INIT, against the emulated "
+        f"Runtime API (`tests/lambda_runtime.py`) and {measured['backend']}; then "
+        f"{measured['invokes_per_worker']} invokes on each worker, one at a time "
+        "(`bench/managed.py`).",
+        "",
+        "| | |",
+        "|---|--:|",
+        f"| spawn to all {measured['workers']} workers polling "
+        f"| {measured['init_all_ms']:,.0f} ms |",
+        f"| RSS per worker | {', '.join(f'{kib / 1024:.1f}' for kib in rss)} MiB |",
+        f"| RSS of the runtime client's main process | {measured['main_rss_kib'] / 1024:.1f} MiB |",
+        "| the app's connections, as the server lists them | "
+        + ("n/a (SQLite)" if connections is None else f"{connections}")
+        + " |",
+    ]
+    if measured["round_trip_median_us"] is not None:
+        lines.append(
+            "| warm invoke through the emulated Runtime API, median "
+            f"| {measured['round_trip_median_us']:,.0f} µs |"
+        )
+    return lines
+
+
 def _load_section(results: Mapping[str, Any]) -> list[str]:
     loaded = results.get("load") or {}
     if not loaded:
@@ -360,6 +388,8 @@ def markdown(results: Mapping[str, Any], png_name: str) -> str:
     lines += _cold_section(results["cold"]) if results.get("cold") else ["Not measured."]
     lines += ["", "## The deployed artifact, per Lambda Python", ""]
     lines += _artifact_section(results["artifact"]) if results.get("artifact") else ["Not run."]
+    lines += ["", "## Lambda Managed Instances: one environment, several processes", ""]
+    lines += _managed_section(results["managed"]) if results.get("managed") else ["Not run."]
     lines += ["", "## Under uvicorn", ""]
     lines += _load_section(results)
     lines += [

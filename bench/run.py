@@ -24,7 +24,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import artifact, cold, load, report
+from bench import artifact, cold, load, managed, report
 from bench.databases import BenchDatabase, databases
 from bench.variants import ENGINE_AT_INIT, REFDATA, ROUTES, WARM, Variant
 from reliability.environments import Uvicorn, child_environment
@@ -285,6 +285,7 @@ def main(argv: list[str] | None = None) -> int:
                 results["artifact"] = artifact.measure(
                     primary.url, work / "artifact", plan.init_runs, progress
                 )
+            results["managed"] = managed.measure(primary, plan.count, progress)
             results["load_backend"] = primary.kind
             results["load"] = load_phase(primary, plan, work, progress) if plan.load_seconds else {}
     results["load_average"]["end"] = os.getloadavg()

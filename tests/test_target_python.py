@@ -56,22 +56,21 @@ def test_the_makefile_builds_the_venv_with_the_runtime_python() -> None:
         assert found[1] == TARGET_VERSION  # the interpreter it makes .venv with
 
 
-def test_find_python_refuses_an_interpreter_of_another_version() -> None:
-    other = "3.11" if TARGET_VERSION != "3.11" else "3.12"
-    result = subprocess.run(
-        [str(REPO / "deploy" / "find-python"), other],
-        env={**os.environ, "REFDATA_TARGET_PYTHON": sys.executable},
+def find_python(version: str, target: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(REPO / "deploy" / "find-python"), version],
+        env={**os.environ, "REFDATA_TARGET_PYTHON": target},
         capture_output=True,
         text=True,
         check=False,
     )
-    assert result.returncode == 1
-    assert f"is not a Python {other}" in result.stderr
-    chosen = subprocess.run(
-        [str(REPO / "deploy" / "find-python"), RUNNING],
-        env={**os.environ, "REFDATA_TARGET_PYTHON": sys.executable},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+
+
+def test_find_python_takes_the_named_interpreter_only_if_it_is_that_version() -> None:
+    other = "3.11" if RUNNING != "3.11" else "3.12"
+    refused = find_python(other, sys.executable)
+    assert refused.returncode == 1
+    assert f"is not a Python {other}" in refused.stderr
+    chosen = find_python(RUNNING, sys.executable)
+    assert chosen.returncode == 0
     assert chosen.stdout.strip() == sys.executable
