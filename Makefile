@@ -102,7 +102,7 @@ DATA_PYTHON ?= $(shell deploy/find-python $(LAMBDA_PYTHON))
 data:
 	$(DATA_PYTHON) -m venv --clear /tmp/refdata-data
 	/tmp/refdata-data/bin/pip install --quiet pycountry==26.2.16 vietnam-provinces==2026.9.0
-	/tmp/refdata-data/bin/python scripts/generate_data.py
+	/tmp/refdata-data/bin/python -m scripts.generate_data
 
 ## The Lambda runtime's Python version, and the version .venv is made with.
 print-python:

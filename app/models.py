@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     ForeignKey,
@@ -79,6 +80,88 @@ class VnWard(Base):
     division_type: Mapped[str] = mapped_column(String(50))
     codename: Mapped[str] = mapped_column(String(100))
     province_code: Mapped[int] = mapped_column(ForeignKey("vn_province.code"), index=True)
+
+
+class VnLegacyProvince(Base):
+    """Vietnam's 63 provinces before 1 July 2025."""
+
+    __tablename__ = "vn_legacy_province"
+
+    code: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(String(128))
+    division_type: Mapped[str] = mapped_column(String(32))
+    codename: Mapped[str] = mapped_column(String(128))
+    phone_code: Mapped[int] = mapped_column(Integer)
+
+
+class VnLegacyDistrict(Base):
+    """Vietnam's 696 districts before 1 July 2025 (the reform removed the level)."""
+
+    __tablename__ = "vn_legacy_district"
+
+    code: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(String(128))
+    division_type: Mapped[str] = mapped_column(String(32))
+    codename: Mapped[str] = mapped_column(String(128))
+    province_code: Mapped[int] = mapped_column(ForeignKey("vn_legacy_province.code"), index=True)
+
+
+class VnLegacyWard(Base):
+    """Vietnam's wards and communes before 1 July 2025: the January 2025 list, plus those
+    created by June (`listed_2025_01` false); those abolished by June have
+    `existed_2025_06_30` false."""
+
+    __tablename__ = "vn_legacy_ward"
+
+    code: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(String(128))
+    division_type: Mapped[str] = mapped_column(String(32))
+    codename: Mapped[str] = mapped_column(String(128))
+    district_code: Mapped[int] = mapped_column(ForeignKey("vn_legacy_district.code"), index=True)
+    province_code: Mapped[int] = mapped_column(ForeignKey("vn_legacy_province.code"))
+    listed_2025_01: Mapped[bool] = mapped_column(Boolean)
+    existed_2025_06_30: Mapped[bool] = mapped_column(Boolean)
+
+
+class VnWardConversion(Base):
+    """How an old ward went into a new one (official conversion table, corrected)."""
+
+    __tablename__ = "vn_ward_conversion"
+    __table_args__ = (CheckConstraint("kind IN ('whole', 'part', 'unchanged')", name="kind"),)
+
+    old_ward_code: Mapped[int] = mapped_column(ForeignKey("vn_legacy_ward.code"), primary_key=True)
+    new_ward_code: Mapped[int] = mapped_column(
+        ForeignKey("vn_ward.code"), primary_key=True, index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))
+    # "Part of the area, but the whole population": the default successor of a split ward.
+    whole_population: Mapped[bool] = mapped_column(Boolean)
+    note: Mapped[str] = mapped_column(String(255))
+
+
+class VnDistrictConversion(Base):
+    """District-level rows of the table: island districts re-formed as special zones."""
+
+    __tablename__ = "vn_district_conversion"
+    __table_args__ = (CheckConstraint("kind IN ('whole', 'part', 'unchanged')", name="kind"),)
+
+    old_district_code: Mapped[int] = mapped_column(
+        ForeignKey("vn_legacy_district.code"), primary_key=True
+    )
+    new_ward_code: Mapped[int] = mapped_column(ForeignKey("vn_ward.code"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str] = mapped_column(String(255))
+
+
+class VnProvinceConversion(Base):
+    """Old province → the new province it went into (each went whole into one)."""
+
+    __tablename__ = "vn_province_conversion"
+
+    old_province_code: Mapped[int] = mapped_column(
+        ForeignKey("vn_legacy_province.code"), primary_key=True
+    )
+    new_province_code: Mapped[int] = mapped_column(ForeignKey("vn_province.code"), primary_key=True)
 
 
 class Setting(Base):
