@@ -11,8 +11,9 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from app import __version__, problems
 from app.config import settings as config
+from app.datasets import DATASETS
 from app.middleware import Edge
-from app.routes import countries, currencies, docs, health, orders, settings, vn
+from app.routes import datasets, docs, health, operation_id, orders
 
 DESCRIPTION = f"""\
 Every reference table is read once per execution environment into an immutable snapshot
@@ -28,15 +29,12 @@ held in memory, with its JSON already encoded: a lookup runs no SQL.
   `…:reference-data-unavailable` (503, with `Retry-After`).
 """
 
-# One entry per router tag, in the order /docs shows them.
+# One entry per router tag, in the order /docs shows them: the datasets' tags first.
 TAGS = [
-    {"name": "countries", "description": "ISO 3166-1 countries and their ISO 3166-2 subdivisions."},
-    {"name": "currencies", "description": "ISO 4217 currencies."},
-    {
-        "name": "vietnam",
-        "description": "Vietnam's 34 provinces and 3,321 wards after the 2025 reform.",
-    },
-    {"name": "settings", "description": "Typed business thresholds; amounts in VND."},
+    *(
+        {"name": tag.name, "description": tag.description}
+        for tag in dict.fromkeys(dataset.tag for dataset in DATASETS)
+    ),
     {"name": "orders", "description": "Quote, place and read orders, priced from the settings."},
     {"name": "health", "description": "The state of this execution environment's cache."},
 ]
@@ -50,6 +48,7 @@ app = FastAPI(
     "Vietnam's provinces and wards, business thresholds.",
     description=DESCRIPTION,
     openapi_tags=TAGS,
+    generate_unique_id_function=operation_id,
     # /docs and /redoc come from app.routes.docs, with their assets served from here.
     docs_url=None,
     redoc_url=None,
@@ -66,7 +65,7 @@ def mount(router: APIRouter) -> None:
     app.router.routes.extend(router.routes)
 
 
-for module in (countries, currencies, vn, settings, health, orders, docs):
+for module in (datasets, health, orders, docs):
     mount(module.router)
 if config.admin_api_key is not None:
     from app.routes import admin  # only imported where it can be used

@@ -22,9 +22,10 @@ from sqlalchemy import Connection, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from app.datasets import VN_PROVINCES, VN_WARDS, SettingValue, setting_values
 from app.models import Order
 from app.problems import BadRequest, NotFound, Problem
-from app.reference import SettingValue, Snapshot
+from app.reference import Snapshot
 from app.schemas import (
     OrderCreate,
     OrderLineRead,
@@ -105,14 +106,14 @@ def shipping_fee(
 
 
 def _check_address(address: ShippingAddress, snapshot: Snapshot) -> None:
-    if address.province_code not in snapshot.province_by_code:
+    if address.province_code not in snapshot[VN_PROVINCES].by_key:
         raise OrderRejected(
             "unknown-province",
             "Unknown province",
             f"No province with code {address.province_code}.",
             ["address", "province_code"],
         )
-    ward = snapshot.ward_by_code.get(address.ward_code)
+    ward = snapshot[VN_WARDS].by_key.get(address.ward_code)
     if ward is None:
         raise OrderRejected(
             "unknown-ward",
@@ -137,7 +138,7 @@ def quote(order: OrderCreate, snapshot: Snapshot) -> QuoteRead:
     known ward, ward in that province, each SKU once, items ≤ max_order_items, total ≤
     max_order_total_vnd.
     """
-    rules = Thresholds.of(snapshot.setting_values)
+    rules = Thresholds.of(setting_values(snapshot))
     _check_address(order.address, snapshot)
     seen: set[str] = set()
     for index, line in enumerate(order.lines):

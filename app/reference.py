@@ -1,4 +1,5 @@
-"""The reference-data cache: every table read once into an immutable, pre-encoded Snapshot.
+"""The reference-data cache: every dataset (app/datasets.py) read once into an immutable,
+pre-encoded Snapshot.
 
 Readers call `cache.snapshot()` and get whatever snapshot is current; they never lock and
 never touch the database while one is loaded. A reload builds a whole new Snapshot and
@@ -22,24 +23,15 @@ from typing import Any
 
 import anyio.to_thread
 import orjson
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, inspect, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.config import settings
+from app.datasets import DATASETS, Dataset
 from app.db import engine
 from app.logs import logger
-from app.models import (
-    Country,
-    Currency,
-    ReferenceVersion,
-    Setting,
-    Subdivision,
-    VnProvince,
-    VnWard,
-)
+from app.models import ReferenceVersion
 from app.runtime import note
-
-SettingValue = int | str | bool
 
 _NOT_WORD = re.compile(r"[\W_]+")
 # The Unicode blocks of combining marks (accents, tones, hooks), left over by NFKD.
@@ -103,12 +95,6 @@ class Collection:
         body = orjson.dumps([item.record for item in items])  # one call for the whole list
         return cls(items, body, etag_of(body))
 
-    @classmethod
-    def encoded(cls, records: list[dict[str, Any]]) -> Collection:
-        """A list served only whole (subdivisions): one encode, no per-record Items."""
-        body = orjson.dumps(records)
-        return cls((), body, etag_of(body))
-
     def search(self, folded_query: str) -> Collection:
         """The items whose folded text contains the (already folded) query."""
         if not self._folded:
@@ -122,143 +108,101 @@ class Collection:
 EMPTY = Collection.of(())
 
 
+def _grouped(items: Iterable[Item], name: str) -> dict[Any, Collection]:
+    groups: dict[Any, list[Item]] = {}
+    for item in items:
+        groups.setdefault(item.record[name], []).append(item)
+    return {value: Collection.of(members) for value, members in groups.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class Data:
+    """One dataset in a snapshot: every record, each by any of its keys, and its groupings."""
+
+    dataset: Dataset
+    all: Collection
+    by_key: Mapping[Any, Item]
+    # Grouping field → its value (the parent's primary key) → those records.
+    groups: Mapping[str, Mapping[Any, Collection]]
+
+    @classmethod
+    def of(cls, dataset: Dataset, records: Iterable[Mapping[str, Any]]) -> Data:
+        """`records` as served, in order, indexed as `dataset` declares."""
+        search = dataset.search
+        items = [
+            Item(record, " ".join(str(record[f]) for f in search if record[f]))
+            if search
+            else Item(record)
+            for record in records
+        ]
+        return cls(
+            dataset,
+            Collection.of(items),
+            {item.record[name]: item for name in dataset.key.fields for item in items},
+            {grouping.field: _grouped(items, grouping.field) for grouping in dataset.groups},
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     version: int
     loaded_at: datetime
     loaded_monotonic: float
     load_ms: float
-    row_counts: Mapping[str, int]
-    countries: Collection
-    country_by_code: Mapping[str, Item]
-    subdivisions_by_country: Mapping[str, Collection]
-    currencies: Collection
-    currency_by_code: Mapping[str, Item]
-    provinces: Collection
-    province_by_code: Mapping[int, Item]
-    wards_by_province: Mapping[int, Collection]
-    ward_by_code: Mapping[int, Item]
-    settings: Collection
-    setting_by_key: Mapping[str, Item]
-    setting_values: Mapping[str, SettingValue]
+    datasets: Mapping[str, Data]  # by Dataset.name, in registry order
+
+    def __getitem__(self, dataset: Dataset) -> Data:
+        """`snapshot[VN_WARDS].by_key[26740]`: one dataset's part."""
+        return self.datasets[dataset.name]
+
+    @property
+    def row_counts(self) -> dict[str, int]:
+        """Rows read per table."""
+        return {
+            data.dataset.table.__tablename__: len(data.all.items) for data in self.datasets.values()
+        }
 
     def age_seconds(self) -> float:
         return time.monotonic() - self.loaded_monotonic
-
-    def country(self, code: str) -> Item | None:
-        """By alpha-2, alpha-3 or numeric code, any case."""
-        code = code.upper()
-        if code.isdigit():
-            code = code.zfill(3)
-        return self.country_by_code.get(code)
 
 
 class SnapshotError(ValueError):
     """The database holds reference data that cannot be served (e.g. a mistyped setting)."""
 
 
-# The largest int setting: what a BIGINT holds and orjson encodes (it refuses more).
-SETTING_INT_MAX = 2**63 - 1
-
-
-def parse_setting(value: str, value_type: str) -> SettingValue:
-    if value_type == "int":
-        number = int(value)
-        if not -SETTING_INT_MAX - 1 <= number <= SETTING_INT_MAX:
-            raise ValueError("an int setting must fit in 64 bits")
-        return number
-    if value_type == "bool":
-        if value not in ("true", "false"):
-            raise ValueError("a bool setting must be 'true' or 'false'")
-        return value == "true"
-    if value_type == "str":
-        return value
-    raise ValueError(f"unknown value type {value_type!r}")
-
-
-def _item(record: Mapping[str, Any], *searchable: str | None) -> Item:
-    """A record, with the names a search would match."""
-    return Item(record, " ".join(s for s in searchable if s))
-
-
-def _grouped(items: Iterable[Item], key: str) -> dict[Any, Collection]:
-    groups: dict[Any, list[Item]] = {}
-    for item in items:
-        groups.setdefault(item.record[key], []).append(item)
-    return {group: Collection.of(members) for group, members in groups.items()}
-
-
-def _rows(conn: Connection, table: Any, order_by: Any) -> list[dict[str, Any]]:
-    result = conn.execute(select(table).order_by(order_by))
-    keys = tuple(result.keys())
-    return [dict(zip(keys, row, strict=True)) for row in result]
+def _records(conn: Connection, dataset: Dataset) -> list[dict[str, Any]]:
+    """The dataset's rows, its schema's fields only, as served."""
+    mapper = inspect(dataset.table)
+    fields = tuple(dataset.schema.model_fields)
+    result = conn.execute(
+        select(*(mapper.columns[name] for name in fields)).order_by(*mapper.primary_key)
+    )
+    records = [dict(zip(fields, row, strict=True)) for row in result.all()]
+    if dataset.record is None:
+        return records
+    served = []
+    for record in records:
+        try:
+            served.append(dataset.record(record))
+        except ValueError as exc:
+            key = record[dataset.key.fields[0]]
+            raise SnapshotError(f"{dataset.noun} {key!r}: {exc}") from None
+    return served
 
 
 def read_snapshot(conn: Connection) -> Snapshot:
-    """Read every reference table on `conn` (the caller opens one transaction) and encode."""
+    """Read every dataset on `conn` (the caller opens one transaction) and encode it."""
     started = time.perf_counter()
     version = conn.execute(
         select(ReferenceVersion.version).where(ReferenceVersion.id == 1)
     ).scalar_one()
-    country_rows = _rows(conn, Country, Country.alpha_2)
-    currency_rows = _rows(conn, Currency, Currency.code)
-    subdivision_rows = _rows(conn, Subdivision, Subdivision.code)
-    province_rows = _rows(conn, VnProvince, VnProvince.code)
-    ward_rows = _rows(conn, VnWard, VnWard.code)
-    setting_rows = _rows(conn, Setting, Setting.key)
-
-    countries = [_item(r, r["name"], r["official_name"]) for r in country_rows]
-    country_by_code: dict[str, Item] = {}
-    for item in countries:
-        for code_field in ("alpha_2", "alpha_3", "numeric"):
-            country_by_code[item.record[code_field]] = item
-
-    currencies = [_item(r) for r in currency_rows]
-    subdivisions_grouped: dict[str, list[dict[str, Any]]] = {}
-    for row in subdivision_rows:
-        subdivisions_grouped.setdefault(row["country_code"], []).append(row)
-    provinces = [_item(r, r["name"], r["codename"]) for r in province_rows]
-    wards = [_item(r, r["name"], r["codename"]) for r in ward_rows]
-
-    setting_values: dict[str, SettingValue] = {}
-    settings = []
-    for row in setting_rows:
-        try:
-            value = parse_setting(row["value"], row["value_type"])
-        except ValueError as exc:
-            raise SnapshotError(f"setting {row['key']!r}: {exc}") from None
-        setting_values[row["key"]] = value
-        settings.append(_item({**row, "value": value}))
-
-    subdivisions_by_country = {
-        country: Collection.encoded(rows) for country, rows in subdivisions_grouped.items()
-    }
-    wards_by_province = _grouped(wards, "province_code")
+    datasets = {dataset.name: Data.of(dataset, _records(conn, dataset)) for dataset in DATASETS}
     return Snapshot(
         version=version,
         loaded_at=datetime.now(UTC),
         loaded_monotonic=time.monotonic(),
         load_ms=(time.perf_counter() - started) * 1000,
-        row_counts={
-            "country": len(countries),
-            "currency": len(currencies),
-            "subdivision": len(subdivision_rows),
-            "vn_province": len(provinces),
-            "vn_ward": len(wards),
-            "setting": len(settings),
-        },
-        countries=Collection.of(countries),
-        country_by_code=country_by_code,
-        subdivisions_by_country=subdivisions_by_country,
-        currencies=Collection.of(currencies),
-        currency_by_code={item.record["code"]: item for item in currencies},
-        provinces=Collection.of(provinces),
-        province_by_code={item.record["code"]: item for item in provinces},
-        wards_by_province=wards_by_province,
-        ward_by_code={item.record["code"]: item for item in wards},
-        settings=Collection.of(settings),
-        setting_by_key={item.record["key"]: item for item in settings},
-        setting_values=setting_values,
+        datasets=datasets,
     )
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from app.datasets import setting_values
 from app.logs import JsonFormatter, logger
 from app.reference import cache
 from tests.events import http_v2
@@ -30,9 +31,9 @@ def admin(
 @pytest.fixture
 def restore_settings() -> Iterator[None]:
     """Put every setting back as it was, so other tests see the seeded thresholds."""
-    before = {item.record["key"]: item.record["value"] for item in cache.snapshot().settings.items}
+    before = setting_values(cache.snapshot())
     yield
-    current = {item.record["key"]: item.record["value"] for item in cache.snapshot().settings.items}
+    current = setting_values(cache.snapshot())
     for key, value in before.items():
         if current.get(key) != value:
             assert admin("PUT", f"/admin/settings/{key}", {"value": value}).status == 200

@@ -15,11 +15,12 @@ import pytest
 
 from app import __version__
 from app.routes import docs
+from tests.datasets import DATASET_TAGS
 from tests.events import Event, LambdaContext, http_v2, rest_v1
 from tests.support import Database, invoke, run_python
 
 # Tags of the routes that read the reference snapshot: each can answer 503 while it is cold.
-REFERENCE_TAGS = {"countries", "currencies", "vietnam", "settings"}
+REFERENCE_TAGS = DATASET_TAGS
 # Error responses that are not problem documents: /health's 503 is its usual body.
 NOT_PROBLEMS = {("get", "/health", "503")}
 PROBLEM_REF = "#/components/schemas/ProblemDetail"
@@ -71,11 +72,21 @@ class TestOpenAPIDocument:
         # Without one FastAPI titles the function's name ("List Countries"): not enough.
         generated = []
         for method, path, operation in operations:
-            # FastAPI's operationId: function name, then the path and method, \W → "_".
-            name = operation["operationId"].removesuffix(re.sub(r"\W", "_", path) + "_" + method)
+            name = operation["operationId"]
             if operation.get("summary", "") in ("", name.replace("_", " ").title()):
                 generated.append(f"{method} {path}")
         assert not generated, f"no summary of their own: {generated}"
+
+    def test_operation_ids_are_function_names(self, operations: list[Operation]) -> None:
+        # `list_countries`, not FastAPI's default `list_countries_countries_get`: what a
+        # generated client names its functions.
+        ids = [operation["operationId"] for _, _, operation in operations]
+        assert len(set(ids)) == len(ids)
+        assert all(re.fullmatch(r"[a-z][a-z0-9_]*", i) for i in ids), ids
+        suffixed = [
+            i for (method, _, _), i in zip(operations, ids, strict=True) if i.endswith(method)
+        ]
+        assert not suffixed, f"path and method in the id: {suffixed}"
 
     def test_every_operation_is_tagged_with_a_described_tag(
         self, document: dict[str, Any], operations: list[Operation]

@@ -31,15 +31,19 @@ import pytest
 import schemathesis
 from schemathesis import APIOperation, Case, CheckContext, Response
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.result import Ok
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
     status_code_conformance,
 )
 
+from app import datasets
 from app.config import settings
+from app.datasets import setting_values
 from app.main import app
 from app.reference import cache
+from tests.datasets import DATASET_ROUTES
 from tests.events import http_v2
 from tests.support import ADMIN_KEY, Database, invoke
 
@@ -217,16 +221,16 @@ def summary() -> dict[str, Any]:
 @pytest.fixture
 def restore_settings() -> Iterator[None]:
     """Put back every setting an admin write changed, through the admin API."""
-    before = {i.record["key"]: i.record["value"] for i in cache.snapshot().settings.items}
+    before = setting_values(cache.snapshot())
     yield
-    after = {i.record["key"]: i.record["value"] for i in cache.snapshot().settings.items}
+    after = setting_values(cache.snapshot())
     for key, value in before.items():
         if after.get(key) != value:
             headers = {"authorization": f"Bearer {ADMIN_KEY}", "content-type": "application/json"}
             body = json.dumps({"value": value}).encode()
             reply = invoke(http_v2("PUT", f"/admin/settings/{key}", headers, body))
             assert reply.status == 200, reply.body
-    restored = {i.record["key"]: i.record["value"] for i in cache.snapshot().settings.items}
+    restored = setting_values(cache.snapshot())
     assert restored == before
 
 
@@ -245,7 +249,7 @@ def _real_setting_key(context: Any, path_parameters: dict[str, Any] | None) -> A
     # values of every JSON type reach every setting's checks and writes.
     key = (path_parameters or {}).get("key")
     if isinstance(key, str) and re.fullmatch(r"[a-z][a-z0-9_]{0,63}", key):
-        keys = sorted(cache.snapshot().setting_by_key)
+        keys = sorted(cache.snapshot()[datasets.SETTINGS].by_key)
         path_parameters = {**(path_parameters or {}), "key": keys[len(key) % len(keys)]}
     return path_parameters
 
@@ -294,6 +298,14 @@ def test_admin_without_key(case: Call) -> None:
     # schemathesis sends no token, a malformed one or random ones; never the key.
     response = exercise("admin_without_key", case)
     assert not 200 <= response.status_code < 300, f"{case.operation.label} without the key"
+
+
+def test_every_dataset_route_is_fuzzed() -> None:
+    operations = list(public.get_all_operations())
+    labels = {result.ok().label for result in operations if isinstance(result, Ok)}
+    assert len(labels) == len(operations)  # each one read from the document
+    missing = {f"GET {route.route.path}" for route in DATASET_ROUTES} - labels
+    assert not missing, f"not in the fuzzed document: {missing}"
 
 
 def test_the_leak_check_sees_what_it_is_for() -> None:

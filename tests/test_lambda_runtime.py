@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import APP_ROLE
+from tests.datasets import SAMPLE_PATHS
 from tests.events import http_v2
 from tests.lambda_runtime import RuntimeEmulator, RuntimeProcess
 from tests.support import Database, Reply, ServerStatements, reply
@@ -30,8 +31,8 @@ def _is_vietnam(body: Any) -> bool:
     return bool(body["alpha_2"] == "VN" and body["alpha_3"] == "VNM" and body["numeric"] == "704")
 
 
-# Every reference route, in the order they are invoked; /health is spread among them.
-TRAFFIC: list[tuple[str, Callable[[Any], bool]]] = [
+# Answers the seed data fixes, in the order they are invoked; /health is spread among them.
+CHECKED: list[tuple[str, Callable[[Any], bool]]] = [
     ("/countries/VN", _is_vietnam),
     ("/health", lambda body: body["status"] == "ok"),
     ("/countries", lambda body: len(body) == 249),
@@ -56,6 +57,8 @@ TRAFFIC: list[tuple[str, Callable[[Any], bool]]] = [
     ("/currencies", lambda body: len(body) == 178),
     ("/health", lambda body: body["status"] == "ok"),
 ]
+# Then every route of every dataset, with each form of key and a search: a non-empty answer.
+TRAFFIC = CHECKED + [(path, bool) for path in SAMPLE_PATHS]
 
 
 @dataclass

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import dataclasses
 import json
 import uuid
 from collections.abc import Iterator
@@ -18,10 +17,12 @@ from sqlalchemy import create_engine, insert, text
 from sqlalchemy.pool import NullPool
 
 from app import problems
+from app.datasets import setting_values
 from app.db import SessionDep, engine
 from app.models import Order
 from app.reference import Snapshot, cache
 from app.schemas import OrderPage, OrderRead, ProblemDetail, QuoteRead
+from tests.datasets import with_settings
 from tests.events import LambdaContext, http_v2, rest_v1
 from tests.support import Database, Reply, ServerStatements, SqlWindow, invoke, reply
 
@@ -250,9 +251,7 @@ def test_a_retry_after_a_threshold_change_still_returns_the_original(
     first = post("/orders", BODY, key=key)
     assert first.status == 201
     current = cache.snapshot()
-    lowered = dataclasses.replace(
-        current, setting_values={**current.setting_values, "max_order_total_vnd": 100_000}
-    )
+    lowered = with_settings(current, {**setting_values(current), "max_order_total_vnd": 100_000})
     monkeypatch.setattr("app.routes.orders.cache", FixedCache(lowered))
     retry = post("/orders", BODY, key=key)
     assert (retry.status, retry.json()) == (201, first.json())

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import pytest
 
+from app.datasets import setting_values
 from app.orders import (
     OrderingUnavailable,
     OrderRejected,
@@ -17,6 +17,7 @@ from app.orders import (
 )
 from app.reference import Snapshot, cache
 from app.schemas import OrderCreate
+from tests.datasets import with_settings
 
 HCMC, SAI_GON = 79, 26740  # the warehouse's province, and a ward in it
 HANOI, BA_DINH = 1, 4
@@ -35,7 +36,7 @@ DEFAULTS: dict[str, int | str | bool] = {
 
 def snapshot_with(**settings: int | str | bool) -> Snapshot:
     """The loaded snapshot with its thresholds replaced, as an admin change would."""
-    return dataclasses.replace(cache.snapshot(), setting_values={**DEFAULTS, **settings})
+    return with_settings(cache.snapshot(), {**DEFAULTS, **settings})
 
 
 def order(
@@ -57,7 +58,7 @@ def order(
 
 
 def test_the_seeded_settings_are_the_thresholds_these_tests_assume() -> None:
-    assert {k: cache.snapshot().setting_values[k] for k in DEFAULTS} == DEFAULTS
+    assert {k: setting_values(cache.snapshot())[k] for k in DEFAULTS} == DEFAULTS
 
 
 # (subtotal, weight in grams, same province) → fee. 1 kg = 1,000 g; every started kg counts.
@@ -184,10 +185,9 @@ def test_mistyped_thresholds_make_ordering_unavailable_not_wrong(
 
 
 def test_a_missing_threshold_makes_ordering_unavailable() -> None:
-    snapshot = snapshot_with()
-    values = {k: v for k, v in snapshot.setting_values.items() if k != "max_order_items"}
+    values = {k: v for k, v in DEFAULTS.items() if k != "max_order_items"}
     with pytest.raises(OrderingUnavailable, match="max_order_items"):
-        quote(order(), dataclasses.replace(snapshot, setting_values=values))
+        quote(order(), with_settings(cache.snapshot(), values))
 
 
 def test_the_request_hash_ignores_json_layout_but_not_content() -> None:

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import json
-from typing import Any
 
 import pytest
-from pydantic import BaseModel
 
-from app import schemas
-from app.reference import ReferenceCache, Snapshot, cache, fold, parse_setting
+from app.datasets import COUNTRIES, DATASETS, Dataset, parse_setting
+from app.reference import ReferenceCache, Snapshot, cache, fold
+from tests.datasets import example_of
 from tests.support import ServerStatements, SqlWindow
 
 
@@ -67,12 +65,12 @@ def test_a_load_reads_each_table_once_on_the_pooled_connection(
     fresh = ReferenceCache(engine)
     snapshot = fresh.load()
     selects = [s for s in sql.statements if s.lstrip().upper().startswith("SELECT")]
-    assert len(selects) == 7  # version + six reference tables
+    assert len(selects) == 1 + len(DATASETS)  # the version, then each dataset's table
     assert sql.connects == 0  # INIT's connection is reused
     assert sql.checkouts == 1
     assert snapshot.row_counts["vn_ward"] == 3321
     if server_statements is not None:
-        assert server_statements.count() >= 7  # the server-side counter does see the app
+        assert server_statements.count() >= len(selects)  # the server's counter sees the app
 
 
 def test_snapshots_are_immutable() -> None:
@@ -88,31 +86,10 @@ def test_a_reload_swaps_in_a_new_snapshot_and_readers_keep_theirs() -> None:
     held: Snapshot = other.load()
     other.load()
     assert other.snapshot() is not held
-    assert held.countries.body == other.snapshot().countries.body  # same data, new object
+    assert held[COUNTRIES].all.body == other.snapshot()[COUNTRIES].all.body  # same data, new object
 
 
-EXAMPLES: list[tuple[type[BaseModel], str]] = [
-    (schemas.CountryRead, "countries"),
-    (schemas.CurrencyRead, "currencies"),
-    (schemas.ProvinceRead, "provinces"),
-    (schemas.SettingRead, "settings"),
-]
-
-
-def example_of(model: type[BaseModel]) -> dict[str, Any]:
-    example: dict[str, Any] = model.model_json_schema()["examples"][0]
-    return example
-
-
-@pytest.mark.parametrize(("model", "collection"), EXAMPLES)
-def test_documented_examples_are_real_records(model: type[BaseModel], collection: str) -> None:
-    records = [item.record for item in getattr(cache.snapshot(), collection).items]
-    assert example_of(model) in records
-
-
-def test_documented_ward_and_subdivision_examples_are_real() -> None:
-    snapshot = cache.snapshot()
-    wards = [item.record for item in snapshot.ward_by_code.values()]
-    assert example_of(schemas.WardRead) in wards
-    subdivisions = json.loads(snapshot.subdivisions_by_country["VN"].body)
-    assert example_of(schemas.SubdivisionRead) in subdivisions
+@pytest.mark.parametrize("dataset", DATASETS, ids=lambda dataset: dataset.name)
+def test_documented_examples_are_real_records(dataset: Dataset) -> None:
+    records = [item.record for item in cache.snapshot()[dataset].all.items]
+    assert example_of(dataset) in records

@@ -18,6 +18,7 @@ import pytest
 
 from app.config import settings
 from reliability.environments import Uvicorn
+from tests.datasets import DATASET_ROUTES
 from tests.events import http_v2, rest_v1
 from tests.support import ADMIN_KEY, Database, Reply, invoke, run_python
 
@@ -61,20 +62,13 @@ TRAVERSALS = [
     "%C0%AF",
 ]
 # Every path parameter, {} where the hostile value goes.
-PATHS = [
-    "/countries/{}",
-    "/countries/{}/subdivisions",
-    "/currencies/{}",
-    "/vn/provinces/{}",
-    "/vn/provinces/{}/wards",
-    "/vn/wards/{}",
-    "/settings/{}",
-    "/orders/{}",
-]
+PATHS = [*(route.template for route in DATASET_ROUTES if route.key is not None), "/orders/{}"]
 # Query parameters with a format: anything else is a 422.
 FORMATTED_QUERIES = ["/orders?cursor={}", "/orders?limit={}"]
 # Free-text search: hostile text is just text that names nothing.
-SEARCHES = ["/countries?q={}", "/vn/provinces?q={}", "/vn/provinces/79/wards?q={}"]
+SEARCHES = [
+    route.path(route.samples()[0]) + "?q={}" for route in DATASET_ROUTES if route.searchable
+]
 
 
 def wire(payload: str) -> str:

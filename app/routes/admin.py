@@ -13,16 +13,25 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import event, update
 from sqlalchemy.orm import Session
 
 from app.config import settings
+from app.datasets import (
+    CURRENCIES,
+    SETTING_INT_MAX,
+    SETTINGS,
+    VN_PROVINCES,
+    SettingValue,
+    parse_setting,
+)
 from app.db import SessionDep
 from app.models import ReferenceVersion, Setting
 from app.problems import NotFound, Problem, responses
-from app.reference import SETTING_INT_MAX, SettingValue, Snapshot, cache, parse_setting
+from app.reference import Snapshot, cache
+from app.routes import operation_id
 from app.schemas import CacheRefreshed, SettingUpdate, SettingUpdated
 
 bearer = HTTPBearer(auto_error=False, description="REFDATA_ADMIN_API_KEY as a bearer token")
@@ -69,7 +78,12 @@ async def require_admin(
         raise Forbidden("That key is not the admin key.")
 
 
-router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
+router = APIRouter(
+    prefix="/admin",
+    tags=["admin"],
+    dependencies=[Depends(require_admin)],
+    generate_unique_id_function=operation_id,
+)
 
 
 def check_value(key: str, value_type: str, value: SettingValue, snapshot: Snapshot) -> str:
@@ -85,12 +99,12 @@ def check_value(key: str, value_type: str, value: SettingValue, snapshot: Snapsh
             raise InvalidSetting(f"{key!r} cannot be negative.")
         if value > SETTING_INT_MAX:  # stored, it would stop every snapshot from loading
             raise InvalidSetting(f"{key!r} cannot be more than {SETTING_INT_MAX}.")
-        if key == "warehouse_province_code" and value not in snapshot.province_by_code:
+        if key == "warehouse_province_code" and value not in snapshot[VN_PROVINCES].by_key:
             raise InvalidSetting(f"{value} is not a province code.")
         return str(value)
     if not value or len(value) > 500:
         raise InvalidSetting(f"{key!r} takes 1 to 500 characters.")
-    if key == "currency" and value not in snapshot.currency_by_code:
+    if key == "currency" and value not in snapshot[CURRENCIES].by_key:
         raise InvalidSetting(f"{value!r} is not an ISO 4217 currency code.")
     return value
 
@@ -102,7 +116,7 @@ def check_value(key: str, value_type: str, value: SettingValue, snapshot: Snapsh
     responses=responses(401, 403, 404, 413, 422, 503),
 )
 def put_setting(
-    key: Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,63}$", examples=["max_order_total_vnd"])],
+    key: Annotated[str, SETTINGS.key.path],
     update_: SettingUpdate,
     session: SessionDep,
 ) -> SettingUpdated:

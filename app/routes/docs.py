@@ -19,8 +19,9 @@ from pathlib import Path
 from fastapi import APIRouter, Request, Response
 
 from app.problems import NotFound
+from app.routes import operation_id
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, generate_unique_id_function=operation_id)
 
 ASSETS_PACKAGE = "fastapi_standalone_docs"
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from app.reference import CacheUnavailable, cache
+from app.routes import operation_id
 from app.runtime import Environment
 from app.schemas import HealthRead
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], generate_unique_id_function=operation_id)
 
 
 @router.get(

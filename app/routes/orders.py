@@ -11,9 +11,10 @@ from app import orders
 from app.db import SessionDep
 from app.problems import responses
 from app.reference import cache
+from app.routes import operation_id
 from app.schemas import OrderCreate, OrderPage, OrderRead, QuoteRead
 
-router = APIRouter(prefix="/orders", tags=["orders"])
+router = APIRouter(prefix="/orders", tags=["orders"], generate_unique_id_function=operation_id)
 
 IdempotencyKey = Annotated[
     str | None,

@@ -1,0 +1,126 @@
+"""The routes of every dataset, made from its declaration (app/datasets.py).
+
+A dataset has up to three kinds of GET: its list (`/countries`, searched with `q` when it
+declares search fields), one record by key (`/countries/{code}`), and its records under
+another dataset's record (`/countries/{code}/subdivisions`). Each is `async def`, reads the
+current snapshot and answers pre-encoded bytes: a dict lookup or two, no SQL, no encoding.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+from types import GenericAlias
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Request, Response
+
+from app.datasets import DATASETS, Dataset, Grouping, Key, Route
+from app.problems import NotFound, responses
+from app.reference import EMPTY, cache
+from app.responses import CachedJSON
+from app.routes import operation_id
+from app.routes.search import SEARCH_DOCS, search
+
+Endpoint = Callable[..., Awaitable[Response]]
+
+router = APIRouter(generate_unique_id_function=operation_id)
+
+_REQUEST = inspect.Parameter("request", inspect.Parameter.KEYWORD_ONLY, annotation=Request)
+
+
+def _taking(endpoint: Endpoint, *parameters: inspect.Parameter) -> Endpoint:
+    """`endpoint`, declared to FastAPI as taking `parameters` (the names and types come from
+    the declaration; inspect.signature, which FastAPI reads, honours __signature__)."""
+    endpoint.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    return endpoint
+
+
+def _path(key: Key) -> inspect.Parameter:
+    return inspect.Parameter(
+        key.name, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[key.type, key.path]
+    )
+
+
+def _not_found(dataset: Dataset, value: Any) -> NotFound:
+    return NotFound(f"No {dataset.noun} with {dataset.key.name} {value!r}.")
+
+
+def list_endpoint(dataset: Dataset) -> Endpoint:
+    name, searchable = dataset.name, bool(dataset.search)
+
+    async def endpoint(**parameters: Any) -> Response:
+        collection = (await cache.asnapshot()).datasets[name].all
+        if searchable:
+            collection = search(collection, parameters["request"])
+        return CachedJSON(collection.body, collection.etag)
+
+    return _taking(endpoint, *([_REQUEST] if searchable else []))
+
+
+def get_endpoint(dataset: Dataset) -> Endpoint:
+    name, key, normalise = dataset.name, dataset.key.name, dataset.key.normalise
+
+    async def endpoint(**parameters: Any) -> Response:
+        value = parameters[key]
+        item = (await cache.asnapshot()).datasets[name].by_key.get(normalise(value))
+        if item is None:
+            raise _not_found(dataset, value)
+        return CachedJSON(item.body, item.etag)
+
+    return _taking(endpoint, _path(dataset.key))
+
+
+def group_endpoint(dataset: Dataset, grouping: Grouping) -> Endpoint:
+    parent = grouping.parent
+    name, field, searchable = dataset.name, grouping.field, bool(dataset.search)
+    parent_name, key, normalise = parent.name, parent.key.name, parent.key.normalise
+    primary_key = parent.key.fields[0]
+
+    async def endpoint(**parameters: Any) -> Response:
+        snapshot = await cache.asnapshot()
+        value = parameters[key]
+        owner = snapshot.datasets[parent_name].by_key.get(normalise(value))
+        if owner is None:
+            raise _not_found(parent, value)
+        collection = snapshot.datasets[name].groups[field].get(owner.record[primary_key], EMPTY)
+        if searchable:
+            collection = search(collection, parameters["request"])
+        return CachedJSON(collection.body, collection.etag)
+
+    return _taking(endpoint, *([_REQUEST] if searchable else []), _path(parent.key))
+
+
+def _add(route: Route, endpoint: Endpoint, dataset: Dataset, *, many: bool, keyed: bool) -> None:
+    searchable = many and bool(dataset.search)
+    # An unknown key is a 404 and a malformed one a 422; so is an unusable `q`.
+    statuses = (404, 422, 503) if keyed else (422, 503) if searchable else (503,)
+    router.add_api_route(
+        route.path,
+        endpoint,
+        methods=["GET"],
+        name=route.name,
+        summary=route.summary,
+        description=route.description,
+        tags=[dataset.tag.name],
+        response_model=GenericAlias(list, (dataset.schema,)) if many else dataset.schema,
+        responses=responses(*statuses),
+        openapi_extra=SEARCH_DOCS if searchable else None,
+    )
+
+
+def _add_routes(dataset: Dataset) -> None:
+    """Its list, its get, then the groups under its records: the order /docs shows."""
+    if dataset.list_route is not None:
+        _add(dataset.list_route, list_endpoint(dataset), dataset, many=True, keyed=False)
+    if dataset.get_route is not None:
+        _add(dataset.get_route, get_endpoint(dataset), dataset, many=False, keyed=True)
+    for child in DATASETS:
+        for grouping in child.groups:
+            if grouping.parent is dataset:
+                endpoint = group_endpoint(child, grouping)
+                _add(grouping.route, endpoint, child, many=True, keyed=True)
+
+
+for _dataset in DATASETS:
+    _add_routes(_dataset)
