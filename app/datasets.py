@@ -18,13 +18,32 @@ from pydantic import BaseModel
 from sqlalchemy import inspect
 
 from app.db import Base
-from app.models import Country, Currency, Setting, Subdivision, VnProvince, VnWard
+from app.models import (
+    Country,
+    Currency,
+    Setting,
+    Subdivision,
+    VnDistrictConversion,
+    VnLegacyDistrict,
+    VnLegacyProvince,
+    VnLegacyWard,
+    VnProvince,
+    VnProvinceConversion,
+    VnWard,
+    VnWardConversion,
+)
 from app.schemas import (
     CountryRead,
     CurrencyRead,
+    DistrictConversionRow,
+    LegacyDistrictRead,
+    LegacyProvinceRead,
+    LegacyWardRead,
+    ProvinceConversionRow,
     ProvinceRead,
     SettingRead,
     SubdivisionRead,
+    WardConversionRow,
     WardRead,
 )
 
@@ -79,7 +98,7 @@ class Grouping:
 
     field: str
     parent: Dataset
-    route: Route
+    route: Route | None = None  # None: an index the snapshot keeps for business code only
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +110,7 @@ class Dataset:
     table: type[Base]  # read whole at INIT, in primary-key order
     # The record as served: its fields (in this order), their types, the documented example.
     schema: type[BaseModel]
-    key: Key
+    key: Key | None  # None: rows are not unique by any one field (the conversion tables)
     tag: Tag
     search: tuple[str, ...] = ()  # fields `q` matches, case, accents and punctuation folded
     list_route: Route | None = None  # every record (and `q`, when it has search fields)
@@ -99,22 +118,37 @@ class Dataset:
     groups: tuple[Grouping, ...] = ()
     # A row (the schema's fields, as stored) → the record served; ValueError: unservable.
     record: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    # Indexed and encoded at INIT. False: its rows are read at INIT with every other's, in
+    # the same transaction, and indexed on first use (big tables few environments ask for).
+    at_init: bool = True
+
+    @property
+    def lookup(self) -> Key:
+        """Its key, for code that looks records up (routes do only for keyed datasets)."""
+        if self.key is None:
+            raise TypeError(f"dataset {self.name!r} has no key")
+        return self.key
 
     def __post_init__(self) -> None:
         """A declaration that cannot be served fails at import, saying why."""
         fields = self.schema.model_fields
-        named = (*self.key.fields, *self.search, *(grouping.field for grouping in self.groups))
+        keys = self.key.fields if self.key is not None else ()
+        named = (*keys, *self.search, *(grouping.field for grouping in self.groups))
         problems = [
             f"{name!r} is not a field of the schema" for name in named if name not in fields
         ]
-        if self.key.fields[0] != inspect(self.table).primary_key[0].name:
-            problems.append(f"key field {self.key.fields[0]!r} is not the primary key")
+        if self.record is not None and not self.at_init:
+            problems.append("a record step runs at INIT, where it can refuse the load")
+        if self.key is not None and keys[0] != inspect(self.table).primary_key[0].name:
+            problems.append(f"key field {keys[0]!r} is not the primary key")
         keyed = [(self.get_route, self.key), *((g.route, g.parent.key) for g in self.groups)]
-        problems += [
-            f"{route.path} does not take the key {{{key.name}}} with a Path"
-            for route, key in keyed
-            if route is not None and (key.path is None or f"{{{key.name}}}" not in route.path)
-        ]
+        for route, key in keyed:
+            if route is None:
+                continue
+            if key is None:
+                problems.append(f"{route.path} needs a key to look records up by")
+            elif key.path is None or f"{{{key.name}}}" not in route.path:
+                problems.append(f"{route.path} does not take the key {{{key.name}}} with a Path")
         if problems:
             raise ValueError(f"dataset {self.name!r}: " + "; ".join(problems))
 
@@ -216,6 +250,7 @@ SUBDIVISIONS = Dataset(
     schema=SubdivisionRead,
     key=Key(("code",)),
     tag=COUNTRIES.tag,
+    at_init=False,  # 5,046 rows, asked for by few environments: indexed on first use
     groups=(
         Grouping(
             "country_code",
@@ -278,6 +313,135 @@ VN_WARDS = Dataset(
     ),
 )
 
+VIETNAM_BEFORE_2025 = Tag(
+    "vietnam-before-2025",
+    "Vietnam's units before 1 July 2025 (63 provinces, 696 districts, 10,061 wards and "
+    "communes, GSO codes) and what each is now, from the official conversion table.",
+)
+
+VN_LEGACY_PROVINCES = Dataset(
+    name="vn_legacy_provinces",
+    noun="old province",
+    table=VnLegacyProvince,
+    schema=LegacyProvinceRead,
+    key=Key(("code",), int, Path(ge=1, le=99, description="Old province code", examples=[77])),
+    tag=VIETNAM_BEFORE_2025,
+    search=("name", "codename"),
+    list_route=Route(
+        "/vn/legacy/provinces",
+        "list_vn_legacy_provinces",
+        "List or search the old provinces",
+        "The 63 provinces and centrally-run cities before 1 July 2025.",
+    ),
+    get_route=Route(
+        "/vn/legacy/provinces/{code}",
+        "get_vn_legacy_province",
+        "Get an old province by code",
+        "One province as it was before 1 July 2025.",
+    ),
+)
+
+VN_LEGACY_DISTRICTS = Dataset(
+    name="vn_legacy_districts",
+    noun="old district",
+    table=VnLegacyDistrict,
+    schema=LegacyDistrictRead,
+    key=Key(("code",), int, Path(ge=1, le=999, description="Old district code", examples=[760])),
+    tag=VIETNAM_BEFORE_2025,
+    search=("name", "codename"),
+    at_init=False,
+    get_route=Route(
+        "/vn/legacy/districts/{code}",
+        "get_vn_legacy_district",
+        "Get an old district by code",
+        "One district (quận, huyện, thị xã, thành phố), a level abolished on 1 July 2025.",
+    ),
+    groups=(
+        Grouping(
+            "province_code",
+            VN_LEGACY_PROVINCES,
+            Route(
+                "/vn/legacy/provinces/{code}/districts",
+                "list_vn_legacy_province_districts",
+                "List or search an old province's districts",
+                "The districts of one old province, optionally searched by name.",
+            ),
+        ),
+    ),
+)
+
+VN_LEGACY_WARDS = Dataset(
+    name="vn_legacy_wards",
+    noun="old ward",
+    table=VnLegacyWard,
+    schema=LegacyWardRead,
+    key=Key(("code",), int, Path(ge=1, le=99999, description="Old ward code", examples=[26740])),
+    tag=VIETNAM_BEFORE_2025,
+    search=("name", "codename"),
+    at_init=False,
+    get_route=Route(
+        "/vn/legacy/wards/{code}",
+        "get_vn_legacy_ward",
+        "Get an old ward by code",
+        "One ward, commune or township (thị trấn) as it was before 1 July 2025.",
+    ),
+    groups=(
+        Grouping(
+            "district_code",
+            VN_LEGACY_DISTRICTS,
+            Route(
+                "/vn/legacy/districts/{code}/wards",
+                "list_vn_legacy_district_wards",
+                "List or search an old district's wards",
+                "The wards, communes and townships of one old district, optionally searched by "
+                "name; `existed_2025_06_30` is false for those abolished before the reform.",
+            ),
+        ),
+    ),
+)
+
+# The official conversion (corrected, see alembic/data/SOURCES.md), answered by the routes
+# of app/routes/conversion.py: indexes only, no generic routes.
+VN_WARD_CONVERSIONS = Dataset(
+    name="vn_ward_conversions",
+    noun="ward conversion",
+    table=VnWardConversion,
+    schema=WardConversionRow,
+    key=None,
+    tag=VIETNAM_BEFORE_2025,
+    at_init=False,
+    groups=(
+        Grouping("old_ward_code", VN_LEGACY_WARDS),
+        Grouping("new_ward_code", VN_WARDS),
+    ),
+)
+
+VN_DISTRICT_CONVERSIONS = Dataset(
+    name="vn_district_conversions",
+    noun="district conversion",
+    table=VnDistrictConversion,
+    schema=DistrictConversionRow,
+    key=None,
+    tag=VIETNAM_BEFORE_2025,
+    groups=(
+        Grouping("old_district_code", VN_LEGACY_DISTRICTS),
+        Grouping("new_ward_code", VN_WARDS),
+    ),
+)
+
+VN_PROVINCE_CONVERSIONS = Dataset(
+    name="vn_province_conversions",
+    noun="province conversion",
+    table=VnProvinceConversion,
+    schema=ProvinceConversionRow,
+    key=None,
+    tag=VIETNAM_BEFORE_2025,
+    groups=(
+        Grouping("old_province_code", VN_LEGACY_PROVINCES),
+        Grouping("new_province_code", VN_PROVINCES),
+    ),
+)
+
 SETTINGS = Dataset(
     name="settings",
     noun="setting",
@@ -309,5 +473,11 @@ DATASETS: tuple[Dataset, ...] = (
     SUBDIVISIONS,
     VN_PROVINCES,
     VN_WARDS,
+    VN_LEGACY_PROVINCES,
+    VN_LEGACY_DISTRICTS,
+    VN_LEGACY_WARDS,
+    VN_WARD_CONVERSIONS,
+    VN_DISTRICT_CONVERSIONS,
+    VN_PROVINCE_CONVERSIONS,
     SETTINGS,
 )

@@ -13,7 +13,7 @@ from app import __version__, problems
 from app.config import settings as config
 from app.datasets import DATASETS
 from app.middleware import Edge
-from app.routes import datasets, docs, health, operation_id, orders
+from app.routes import conversion, datasets, docs, health, operation_id, orders
 
 DESCRIPTION = f"""\
 Every reference table is read once per execution environment into an immutable snapshot
@@ -35,6 +35,7 @@ TAGS = [
         {"name": tag.name, "description": tag.description}
         for tag in dict.fromkeys(dataset.tag for dataset in DATASETS)
     ),
+    {"name": conversion.TAG.name, "description": conversion.TAG.description},
     {"name": "orders", "description": "Quote, place and read orders, priced from the settings."},
     {"name": "health", "description": "The state of this execution environment's cache."},
 ]
@@ -65,7 +66,7 @@ def mount(router: APIRouter) -> None:
     app.router.routes.extend(router.routes)
 
 
-for module in (datasets, health, orders, docs):
+for module in (datasets, conversion, health, orders, docs):
     mount(module.router)
 if config.admin_api_key is not None:
     from app.routes import admin  # only imported where it can be used
@@ -82,4 +83,9 @@ if config.cors_origins:  # closed unless origins are configured
         max_age=600,
     )
 # Outermost: it sees, times and logs every request (see app/middleware.py).
-app.add_middleware(Edge, max_body_bytes=config.max_body_bytes)
+app.add_middleware(
+    Edge,
+    max_body_bytes=config.max_body_bytes,
+    # A batch of 1,000 old addresses by names is ~100 KB; its own, larger limit.
+    larger={"/vn/convert": config.max_convert_body_bytes},
+)

@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import time
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 from uuid import uuid4
@@ -154,10 +155,17 @@ def log_request(
     )
 
 
+def _too_large(limit: int) -> str:
+    return f"Request bodies are limited to {limit} bytes."
+
+
 class Edge:
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_body_bytes: int, larger: Mapping[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.larger = dict(larger or {})  # path → its own limit
         # From zero: the first request also publishes what INIT did (its load).
         self._published = dict.fromkeys(cache.counters, 0)
 
@@ -173,6 +181,7 @@ class Edge:
         if scope.get("root_path"):
             path = path.removeprefix(scope["root_path"])  # logged as routed: /countries
         has_body = method not in _BODYLESS_METHODS
+        limit = self.larger.get(path, self.max_body_bytes) if has_body else 0
         if_none_match = None
         too_large = False
         client_request_id = None
@@ -180,12 +189,12 @@ class Edge:
             if name == b"if-none-match":
                 if_none_match = value
             elif has_body and name == b"content-length":
-                too_large = not value.isdigit() or int(value) > self.max_body_bytes
+                too_large = not value.isdigit() or int(value) > limit
             elif name == b"x-request-id":
                 client_request_id = value
         stats = start_request(request_id_of(scope.get("aws.context"), client_request_id))
         if has_body:
-            receive = self._limited(receive)
+            receive = self._limited(receive, limit)
         not_modified = False
 
         async def send_wrapped(message: Message) -> None:
@@ -201,7 +210,7 @@ class Edge:
         try:
             if too_large:
                 status = 413
-                await self._refuse(scope, send, stats.request_id)
+                await self._refuse(scope, send, stats.request_id, limit)
             else:
                 await self.app(scope, receive, send_wrapped)
         finally:
@@ -211,7 +220,7 @@ class Edge:
                 publish(cold_start, self._published, cache.counters)
                 self._published = dict(cache.counters)
 
-    def _limited(self, receive: Receive) -> Receive:
+    def _limited(self, receive: Receive, limit: int) -> Receive:
         """A body without Content-Length is counted as it arrives."""
         received = 0
 
@@ -220,24 +229,20 @@ class Edge:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
+                if received > limit:
                     # FastAPI passes an HTTPException from reading the body through as is.
-                    raise HTTPException(413, self._too_large)
+                    raise HTTPException(413, _too_large(limit))
             return message
 
         return counting_receive
 
-    @property
-    def _too_large(self) -> str:
-        return f"Request bodies are limited to {self.max_body_bytes} bytes."
-
-    async def _refuse(self, scope: Scope, send: Send, request_id: str) -> None:
+    async def _refuse(self, scope: Scope, send: Send, request_id: str, limit: int) -> None:
         body = dumps(
             {
                 "type": "urn:refdata:problem:payload-too-large",
                 "title": "Payload too large",
                 "status": 413,
-                "detail": self._too_large,
+                "detail": _too_large(limit),
                 "instance": quote(scope["path"], safe="/", errors="surrogatepass"),
             }
         )

@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.logs import dumps, logger
 from app.reference import CacheUnavailable
+from app.responses import add_documented_schemas
 from app.schemas import ProblemDetail
 
 MEDIA_TYPE = "application/problem+json"
@@ -224,7 +225,8 @@ def install(app: FastAPI) -> None:
 
 
 def _document_problems(app: FastAPI) -> None:
-    """Put ProblemDetail into the OpenAPI components that `responses()` points at."""
+    """Put ProblemDetail into the OpenAPI components that `responses()` points at, and the
+    models routes document with app.responses.ok / schema_of."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -235,6 +237,7 @@ def _document_problems(app: FastAPI) -> None:
         problem_schema = ProblemDetail.model_json_schema(ref_template=_REF_TEMPLATE)
         schemas.update(problem_schema.pop("$defs", {}))
         schemas["ProblemDetail"] = problem_schema
+        add_documented_schemas(schemas)
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented extension point

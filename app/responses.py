@@ -3,9 +3,15 @@ answered by app.middleware.Edge from the ETag these carry."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import Response
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode
 
 from app.config import settings
+
+REF_TEMPLATE = "#/components/schemas/{model}"
 
 _SAME_FOR_ALL = (
     (b"cache-control", f"public, max-age={settings.http_max_age_seconds}".encode()),
@@ -28,3 +34,36 @@ class CachedJSON(Response):
             (b"content-length", b"%d" % len(body)),
             *_SAME_FOR_ALL,
         ]
+
+
+# Models that document a route's body without FastAPI building a validator for them at INIT
+# (routes answer pre-encoded bytes, or validate their body themselves): their JSON schemas
+# are made when /openapi.json is first asked for, and put into its components.
+_DOCUMENTED: dict[str, tuple[type[BaseModel], JsonSchemaMode]] = {}
+
+
+def schema_of(model: type[BaseModel], mode: JsonSchemaMode = "serialization") -> dict[str, str]:
+    """A reference to `model`'s schema in the document's components."""
+    _DOCUMENTED[model.__name__] = (model, mode)
+    return {"$ref": f"{REF_TEMPLATE.format(model=model.__name__)}"}
+
+
+def ok(model: type[BaseModel], *, many: bool = False) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a 200 with `model` (or a list of them) as its JSON body."""
+    schema: dict[str, Any] = schema_of(model)
+    if many:
+        schema = {"type": "array", "items": schema}
+    return {
+        200: {
+            "description": "Successful Response",
+            "content": {"application/json": {"schema": schema}},
+        }
+    }
+
+
+def add_documented_schemas(schemas: dict[str, Any]) -> None:
+    for name, (model, mode) in _DOCUMENTED.items():
+        schema = model.model_json_schema(ref_template=REF_TEMPLATE, mode=mode)
+        for defined, definition in schema.pop("$defs", {}).items():
+            schemas.setdefault(defined, definition)
+        schemas[name] = schema

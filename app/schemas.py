@@ -2,15 +2,33 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    Tag,
+    TypeAdapter,
+    ValidationError,
+    WrapValidator,
+    model_validator,
+)
+from pydantic.json_schema import SkipJsonSchema
 
 
 def _example(**fields: Any) -> ConfigDict:
-    return ConfigDict(json_schema_extra={"examples": [fields]})
+    # defer_build: a model's validator is built when first used, not at INIT; response
+    # models are only ever used to write /openapi.json.
+    return ConfigDict(json_schema_extra={"examples": [fields]}, defer_build=True)
 
 
 class CountryRead(BaseModel):
@@ -81,6 +99,102 @@ class WardRead(BaseModel):
     province_code: int
 
 
+class LegacyProvinceRead(BaseModel):
+    model_config = _example(
+        code=77,
+        name="Tỉnh Bà Rịa - Vũng Tàu",
+        division_type="tỉnh",
+        codename="tinh_ba_ria_vung_tau",
+        phone_code=254,
+    )
+
+    code: int = Field(description="GSO code before 1 July 2025")
+    name: str
+    division_type: str
+    codename: str
+    phone_code: int
+
+
+class LegacyDistrictRead(BaseModel):
+    model_config = _example(
+        code=760, name="Quận 1", division_type="quận", codename="quan_1", province_code=79
+    )
+
+    code: int = Field(description="GSO code; the district level was abolished on 1 July 2025")
+    name: str
+    division_type: str
+    codename: str
+    province_code: int = Field(description="Its old province")
+
+
+class LegacyWardRead(BaseModel):
+    model_config = _example(
+        code=26740,
+        name="Phường Bến Nghé",
+        division_type="phường",
+        codename="phuong_ben_nghe",
+        district_code=760,
+        province_code=79,
+        listed_2025_01=True,
+        existed_2025_06_30=True,
+    )
+
+    code: int = Field(description="GSO code before 1 July 2025 (not a code of today's wards)")
+    name: str
+    division_type: str
+    codename: str
+    district_code: int = Field(description="Its old district")
+    province_code: int = Field(description="Its old province")
+    listed_2025_01: bool = Field(
+        description="In the January 2025 list; false for the 10 created between January and June"
+    )
+    existed_2025_06_30: bool = Field(
+        description="Still a ward on 30 June 2025, so in the official conversion; false for the "
+        "26 abolished between January and June"
+    )
+
+
+Kind = Literal["whole", "part", "unchanged"]
+
+
+class WardConversionRow(BaseModel):
+    """A row of the official conversion table (corrected): old ward → new ward. (The table's
+    note, from which `kind` and `whole_population` come, stays in the database.)"""
+
+    model_config = _example(
+        old_ward_code=26740,
+        new_ward_code=26740,
+        kind="whole",
+        whole_population=False,
+    )
+
+    old_ward_code: int
+    new_ward_code: int
+    kind: Kind
+    whole_population: bool
+
+
+class DistrictConversionRow(BaseModel):
+    """A district-level row of the table: island districts made special zones."""
+
+    model_config = _example(
+        old_district_code=755,
+        new_ward_code=26732,
+        kind="whole",
+    )
+
+    old_district_code: int
+    new_ward_code: int
+    kind: Kind
+
+
+class ProvinceConversionRow(BaseModel):
+    model_config = _example(old_province_code=77, new_province_code=79)
+
+    old_province_code: int
+    new_province_code: int
+
+
 class SettingRead(BaseModel):
     model_config = _example(
         key="max_order_total_vnd",
@@ -131,7 +245,8 @@ class HealthRead(BaseModel):
 class SettingUpdate(BaseModel):
     """A new value for a setting; its JSON type must match the setting's `value_type`."""
 
-    model_config = _example(value=60_000_000)
+    # A request body FastAPI validates: built at INIT like every other such body.
+    model_config = ConfigDict(json_schema_extra={"examples": [{"value": 60_000_000}]})
 
     value: StrictInt | StrictBool | StrictStr
 
@@ -277,3 +392,256 @@ class OrderPage(BaseModel):
     next_cursor: str | None = Field(
         description="Pass as `cursor` for the next page; null on the last page"
     )
+
+
+# Old addresses → today's units (app/conversion.py, POST /vn/convert).
+Level = Literal["province", "district", "ward"]
+
+
+class OldUnit(BaseModel):
+    """An old unit as named in an answer, with the names of its old district and province."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    level: Level
+    code: int = Field(description="GSO code before 1 July 2025")
+    name: str
+    division_type: str
+    district_code: int | None = Field(description="Its old district (wards only)")
+    district_name: str | None
+    province_code: int = Field(description="Its old province (itself, for a province)")
+    province_name: str
+    existed_2025_06_30: bool = Field(description="False for a unit abolished before the reform")
+
+
+class NewWard(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
+    code: int = Field(description="Today's ward code (GET /vn/wards/{code})")
+    name: str
+    division_type: str
+    province_code: int
+    kind: Kind = Field(
+        description="How the old unit went into it: `whole` (all of it, with others), `part` "
+        "(part of it), `unchanged` (all of it, alone)"
+    )
+    default: bool = Field(
+        description="The official table says this one took the old ward's whole population: "
+        "the answer to use for an address that cannot be placed more precisely"
+    )
+    old_code: int = Field(description="The old unit it comes from (of those in `old`)")
+
+
+class NewProvince(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
+    code: int = Field(description="Today's province code (GET /vn/provinces/{code})")
+    name: str
+    kind: Literal["whole", "unchanged"] = Field(
+        description="`whole`: the old province was merged whole with others; `unchanged`: alone"
+    )
+
+
+_CONVERSION_EXAMPLE: dict[str, Any] = {
+    "status": "resolved",
+    "detail": None,
+    "unmatched": None,
+    "old": [
+        {
+            "level": "ward",
+            "code": 26740,
+            "name": "Phường Bến Nghé",
+            "division_type": "phường",
+            "district_code": 760,
+            "district_name": "Quận 1",
+            "province_code": 79,
+            "province_name": "Thành phố Hồ Chí Minh",
+            "existed_2025_06_30": True,
+        }
+    ],
+    "province": {"code": 79, "name": "Thành phố Hồ Chí Minh", "kind": "whole"},
+    "wards": [
+        {
+            "code": 26740,
+            "name": "Phường Sài Gòn",
+            "division_type": "phường",
+            "province_code": 79,
+            "kind": "whole",
+            "default": False,
+            "old_code": 26740,
+        }
+    ],
+}
+
+
+class Conversion(BaseModel):
+    """What an old unit is now. `resolved`: one new ward (or, for a province, one new
+    province). `ambiguous`: several candidates, every one listed in `wards` (a split ward, a
+    district, names that match several old units); never a silent single guess. `not_found`:
+    `unmatched` says which part matched nothing. `invalid`: the item itself is malformed."""
+
+    model_config = _example(**_CONVERSION_EXAMPLE)
+
+    status: Literal["resolved", "ambiguous", "not_found", "invalid"]
+    detail: str | None = Field(description="Why it is ambiguous, not found or invalid")
+    unmatched: Level | None = Field(description="For `not_found`: the part that matched nothing")
+    old: list[OldUnit] = Field(description="The old unit(s) the item names")
+    province: NewProvince | None = Field(description="Today's province, when there is one")
+    wards: list[NewWard] = Field(description="Today's ward(s): one when resolved")
+
+
+class Predecessor(OldUnit):
+    kind: Kind = Field(description="How it went into the new ward")
+    whole_population: bool = Field(description="The new ward took its whole population")
+
+
+class Predecessors(BaseModel):
+    """The old units a new ward was formed from (wards; for special zones, districts)."""
+
+    model_config = _example(
+        ward={
+            "code": 26740,
+            "name": "Phường Sài Gòn",
+            "division_type": "phường",
+            "codename": "phuong_sai_gon",
+            "province_code": 79,
+        },
+        predecessors=[
+            {
+                **_CONVERSION_EXAMPLE["old"][0],
+                "kind": "whole",
+                "whole_population": False,
+            }
+        ],
+    )
+
+    ward: WardRead
+    predecessors: list[Predecessor]
+
+
+def _code(value: Any) -> Any:
+    """GSO codes are often written zero-padded, as text: "00004" is ward 4."""
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        return int(value)
+    return value
+
+
+# A whole number, or its digits as text; not a bool, not 4.0.
+GsoCode = Annotated[StrictInt, BeforeValidator(_code)]
+
+
+class ByCode(BaseModel):
+    """An old unit by its GSO code: exactly one of the three."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"ward_code": 26740}]}, defer_build=True
+    )
+
+    ward_code: GsoCode | None = Field(default=None, ge=1, le=99999)
+    district_code: GsoCode | None = Field(default=None, ge=1, le=999)
+    province_code: GsoCode | None = Field(default=None, ge=1, le=99)
+
+    @model_validator(mode="after")
+    def _one_code(self) -> ByCode:
+        given = [self.ward_code, self.district_code, self.province_code]
+        if sum(code is not None for code in given) != 1:
+            raise ValueError("give exactly one of ward_code, district_code, province_code")
+        return self
+
+
+Written = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class ByNames(BaseModel):
+    """An old address by its names, as written: case, accents, punctuation and the unit-type
+    words are optional; TP., T., Q., H., TX., P., X., TT. are understood."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [{"province": "TP. Hồ Chí Minh", "district": "Q.1", "ward": "P. Đa Kao"}]
+        },
+        defer_build=True,
+    )
+
+    province: Written = Field(description="The old province (or centrally-run city)")
+    district: Written | None = Field(default=None, description="The old district")
+    ward: Written | None = Field(default=None, description="The old ward or commune")
+
+
+class InvalidItem(BaseModel):
+    """An item that is neither ByCode nor ByNames: answered `invalid`, never failing the batch."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    detail: str
+
+
+def _by_what(value: Any) -> str:
+    if isinstance(value, dict) and value.keys() & {"ward_code", "district_code", "province_code"}:
+        return "code"
+    return "names"
+
+
+@functools.cache
+def _given() -> TypeAdapter[ByCode | ByNames]:
+    """The validator of one item, made with the first batch (not at INIT)."""
+    return TypeAdapter(
+        Annotated[
+            Annotated[ByCode, Tag("code")] | Annotated[ByNames, Tag("names")],
+            Discriminator(_by_what),
+        ]
+    )
+
+
+def _each_on_its_own(value: Any, handler: Any) -> ByCode | ByNames | InvalidItem:
+    """Validate one item apart from the others: a bad one becomes an InvalidItem."""
+    if not isinstance(value, dict):
+        return InvalidItem(detail="An item is an object: by code or by names.")
+    try:
+        return _given().validate_python(value)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in error["loc"][1:])  # without the tag
+        return InvalidItem(detail=f"{where}: {error['msg']}" if where else error["msg"])
+
+
+OldAddress = Annotated[
+    Annotated[ByCode, Tag("code")] | Annotated[ByNames, Tag("names")] | SkipJsonSchema[InvalidItem],
+    WrapValidator(_each_on_its_own),
+]
+
+MAX_CONVERT_ITEMS = 1000
+
+
+class ConvertRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        defer_build=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {"ward_code": 26740},
+                        {"province": "TP. Hồ Chí Minh", "district": "Q.1", "ward": "P. Đa Kao"},
+                        {"province": "Hà Tĩnh", "district": "TX. Kỳ Anh"},
+                    ]
+                }
+            ]
+        },
+    )
+
+    items: list[OldAddress] = Field(
+        min_length=1,
+        max_length=MAX_CONVERT_ITEMS,
+        description=f"Up to {MAX_CONVERT_ITEMS} old addresses, each by code or by names",
+    )
+
+
+class ConvertResponse(BaseModel):
+    """One answer per item, in the order given."""
+
+    model_config = _example(items=[_CONVERSION_EXAMPLE])
+
+    items: list[Conversion]

@@ -131,6 +131,18 @@ def targets(results: Mapping[str, Any]) -> list[Target]:
                     spread <= P99_OVER_P50 if on_pg else None,
                 )
             )
+        successors = results["warm"][backend]["c"]["routes"].get("successors")
+        if successors is not None:
+            floor = results["warm"][backend]["d"]["routes"]["item"]["median_us"]
+            ratio = successors["median_us"] / floor
+            found.append(
+                Target(
+                    f"old ward's successors: (c) / floor (d) item route{where}",
+                    f"{ratio:.2f}{X}",
+                    f"≤ {C_OVER_D:g}{X}",
+                    ratio <= C_OVER_D if on_pg else None,
+                )
+            )
     cold = results.get("cold")
     if cold:
         share = init_shares(cold)["pyc"]
@@ -282,6 +294,55 @@ def _artifact_section(measured: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _conversion_section(results: Mapping[str, Any]) -> list[str]:
+    """Old addresses (issue 13): the warm conversion calls, and the snapshot before and
+    after the old units joined it, on the deployed zip."""
+    lines: list[str] = []
+    backend = _primary(results)
+    if backend is not None:
+        routes = results["warm"][backend]["c"]["routes"]
+        floor = results["warm"][backend]["d"]["routes"]["item"]["median_us"]
+        lines += [
+            f"Warm, on {backend}, in design (c)'s process (bench/conversion.py has the "
+            "batches: 1,000 old wards spread over the country; by names, a third written "
+            "officially, a third abbreviated, a third without accents or type words):",
+            "",
+            "| call | median | p99 | per item | vs the floor's item route | SQL / invoke |",
+            "|---|--:|--:|--:|--:|--:|",
+        ]
+        for name in ("successors", "convert_codes", "convert_names"):
+            if name not in routes:
+                continue
+            r = routes[name]
+            per_item = r["median_us"] / (1000 if name.startswith("convert_") else 1)
+            lines.append(
+                f"| `{r['path']}` | {_us(r['median_us'])} | {_us(r['p99_us'])} "
+                f"| {_us(per_item)} | {r['median_us'] / floor:.2f}{X} | {r['statements']:g} |"
+            )
+    artifact = results.get("artifact")
+    if artifact and "before" in artifact.get("load_ms", {}):
+        version = artifact["versions"][-1]
+        after = f"{version}/pyc"
+        load, rss, init = artifact["load_ms"], artifact["rss_mib"], artifact["medians_ms"]
+        rows = artifact["rows"]
+        lines += [
+            "",
+            f"The deployed zip (python{version}, {artifact['arch']}) before and after: "
+            f"`{artifact['before']}` is the last commit before the old units joined the "
+            "snapshot, built and probed the same way against the same database; median of "
+            f"{artifact['runs']} fresh processes each. RSS is the process's after INIT "
+            "(`VmRSS`).",
+            "",
+            "| zip | rows in the snapshot | snapshot load | RSS after INIT | INIT |",
+            "|---|--:|--:|--:|--:|",
+            f"| before (`{artifact['before']}`) | {rows['before']:,} | {load['before']:.0f} ms "
+            f"| {rss['before']:.1f} MiB | {init['before']:,.0f} ms |",
+            f"| after | {rows['after']:,} | {load[after]:.0f} ms | {rss[after]:.1f} MiB "
+            f"| {init[after]:,.0f} ms |",
+        ]
+    return lines or ["Not measured."]
+
+
 def _managed_section(measured: Mapping[str, Any]) -> list[str]:
     rss = measured["worker_rss_kib"]
     connections = measured["connections"]
@@ -388,6 +449,8 @@ def markdown(results: Mapping[str, Any], png_name: str) -> str:
     lines += _cold_section(results["cold"]) if results.get("cold") else ["Not measured."]
     lines += ["", "## The deployed artifact, per Lambda Python", ""]
     lines += _artifact_section(results["artifact"]) if results.get("artifact") else ["Not run."]
+    lines += ["", "## Old addresses: conversion, and what the old units cost", ""]
+    lines += _conversion_section(results)
     lines += ["", "## Lambda Managed Instances: one environment, several processes", ""]
     lines += _managed_section(results["managed"]) if results.get("managed") else ["Not run."]
     lines += ["", "## Under uvicorn", ""]

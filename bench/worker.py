@@ -34,6 +34,7 @@ from sqlalchemy import event, make_url
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import Pool
 
+from bench import conversion
 from bench.stats import summarize
 from bench.variants import BY_KEY, ROUTES
 from tests.events import LambdaContext, http_v2
@@ -112,6 +113,31 @@ ORDER_CALLS: dict[str, tuple[str, Events, int]] = {
     "order": ("POST /orders", new_orders, 201),
 }
 
+# Old addresses (bench/conversion.py): a split ward's successors, timed against the floor's
+# item route, and batches of 1,000 by codes and by names.
+SUCCESSORS = "/vn/legacy/wards/26737/successors"
+
+
+def batches(body: bytes, n: int) -> list[dict[str, Any]]:
+    return [http_v2("POST", "/vn/convert", JSON, body)] * n
+
+
+CONVERSION_CALLS: dict[str, tuple[str, Events, int]] = {
+    "successors": (f"GET {SUCCESSORS}", functools.partial(gets, SUCCESSORS), 200),
+    "convert_codes": (
+        "POST /vn/convert (1,000 by codes)",
+        functools.partial(batches, conversion.BY_CODES),
+        200,
+    ),
+    "convert_names": (
+        "POST /vn/convert (1,000 by names)",
+        functools.partial(batches, conversion.BY_NAMES),
+        200,
+    ),
+}
+# A batch takes milliseconds: this many times fewer of them are timed.
+BATCH_FEWER = 20
+
 
 def count_per_invoke(
     handler: Handler, events: Sequence[dict[str, Any]], admin_url: str | None, role: str | None
@@ -154,20 +180,22 @@ def main(argv: list[str] | None = None) -> int:
     }
     if variant.orders:
         calls.update(ORDER_CALLS)
+        calls.update(CONVERSION_CALLS)
     routes: dict[str, Any] = {}
     for name, (label, events, expected) in calls.items():
         first = reply(handler(events(1)[0], LambdaContext()))
         if first.status != expected:
             # Timing error responses would publish the cost of the wrong thing.
             raise SystemExit(f"{label} answered {first.status}, not {expected}: {first.body!r}")
-        timed(handler, events(args.warmup))
-        timings = timed(handler, events(args.invokes))
+        fewer = BATCH_FEWER if name.startswith("convert_") else 1
+        timed(handler, events(max(1, args.warmup // fewer)))
+        timings = timed(handler, events(max(1, args.invokes // fewer)))
         routes[name] = {
             "path": label,
             "status": first.status,
             "body_sha256": hashlib.sha256(first.body).hexdigest(),
             **summarize(timings),
-            **count_per_invoke(handler, events(args.count), args.admin_url, role),
+            **count_per_invoke(handler, events(max(1, args.count // fewer)), args.admin_url, role),
         }
     if args.profile:
         profiler = cProfile.Profile()

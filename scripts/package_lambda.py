@@ -75,7 +75,11 @@ IMPORT_PROBE = init_probe.source(
     "/health",
     "package-check.local",
     setup=_COUNT_COMPILES,
-    extra='extra = {"health": json.loads(reply["body"]), "compiled": compiled}',
+    # The process's resident memory once INIT is done (Linux; what Lambda's "Max Memory
+    # Used" reports, as a peak).
+    extra='rss = [l for l in open("/proc/self/status") if l.startswith("VmRSS:")]\n'
+    'extra = {"health": json.loads(reply["body"]), "compiled": compiled,'
+    ' "rss_kib": int(rss[0].split()[1]) if rss else None}',
 )
 
 
@@ -98,8 +102,9 @@ def find_target_python() -> str | None:
     return result.stdout.strip() if result.returncode == 0 else None
 
 
-def build(arch: str, out: Path, *params: str) -> Path:
-    """`npx serverless package` for one architecture; returns the directory it wrote."""
+def build(arch: str, out: Path, *params: str, repo: Path = REPO) -> Path:
+    """`npx serverless package` for one architecture (in `repo`: a checkout of this one);
+    returns the directory it wrote."""
     target = out / "-".join([arch, *(p.partition("=")[2] for p in params)])
     shutil.rmtree(target, ignore_errors=True)
     env = {**os.environ, "SLS_TELEMETRY_DISABLED": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
@@ -117,7 +122,7 @@ def build(arch: str, out: Path, *params: str) -> Path:
         str(target),
     ]
     say(" ".join(command) + " …")
-    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, check=False)
+    result = subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise PackageError(
             f"serverless package failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"

@@ -81,9 +81,10 @@ def dataset_routes() -> list[DatasetRoute]:
         if dataset.get_route is not None:
             found.append(DatasetRoute(dataset, dataset.get_route, "get", dataset.key))
         for grouping in dataset.groups:
-            found.append(
-                DatasetRoute(dataset, grouping.route, "group", grouping.parent.key, grouping)
-            )
+            if grouping.route is not None:  # else an index only, served by no route
+                found.append(
+                    DatasetRoute(dataset, grouping.route, "group", grouping.parent.key, grouping)
+                )
     return found
 
 
@@ -100,5 +101,5 @@ def with_settings(snapshot: Snapshot, values: Mapping[str, SettingValue]) -> Sna
         key: Item({"key": key, "value": value, "value_type": type(value).__name__})
         for key, value in values.items()
     }
-    settings = dataclasses.replace(snapshot[SETTINGS], by_key=by_key)
+    settings = snapshot[SETTINGS].replace(by_key=by_key)
     return dataclasses.replace(snapshot, datasets={**snapshot.datasets, SETTINGS.name: settings})

@@ -85,6 +85,14 @@ def test_smoke_run_writes_the_report_the_chart_and_sane_counts(
             assert warm["c"]["routes"][route]["server_statements"] == 0
             assert warm["b"]["routes"][route]["server_statements"] >= 1
 
+    # Old addresses: a split ward's successors and batches of 1,000, with no SQL.
+    for name in ("successors", "convert_codes", "convert_names"):
+        assert warm["c"]["routes"][name]["status"] == 200
+        assert warm["c"]["routes"][name]["statements"] == 0
+        if backend.kind == "postgresql":
+            assert warm["c"]["routes"][name]["server_statements"] == 0
+    assert "## Old addresses" in markdown
+
     cold = results["cold"]
     assert set(cold["medians_ms"]) == {
         f"{kind}/{mode}" for kind in ("app", "libraries", "named") for mode in ("pyc", "nopyc")

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import strategies as st
 from sqlalchemy import func, inspect, select
 
-from app.datasets import DATASETS, VN_WARDS, Dataset, Key, Route
+from app.datasets import DATASETS, SETTINGS, VN_WARDS, Dataset, Key, Route
 from app.reference import cache
 from tests.datasets import DATASET_ROUTES, DATASET_TAGS, DatasetRoute, example_of
 from tests.events import http_v2
@@ -94,7 +94,7 @@ def unknown_key(schema: dict[str, Any], route: DatasetRoute) -> Any:
         assert "pattern" in schema, f"{route.route.path}: any text is a well-formed key"
         accepted = st.from_regex(schema["pattern"], fullmatch=True)
     return hypothesis.find(
-        accepted, lambda key: owner.key.normalise(key) not in known, settings=FIND
+        accepted, lambda key: owner.lookup.normalise(key) not in known, settings=FIND
     )
 
 
@@ -132,7 +132,7 @@ def test_every_route_is_documented_as_declared(dataset: Dataset, document: dict[
         expected = {"503"} | ({"404", "422"} if keyed else {"422"} if route.searchable else set())
         assert problems == expected, route.route.path
         if keyed:
-            assert key_schema(document, route).get("examples") == [owner_of(route).key.example]
+            assert key_schema(document, route).get("examples") == [owner_of(route).lookup.example]
 
 
 @by_dataset
@@ -153,7 +153,7 @@ def test_every_route_answers_200_with_the_documented_record(dataset: Dataset) ->
                 assert example in body, path
     # The key the documentation shows is one that answers.
     if dataset.get_route is not None:
-        assert dataset.key.example in [example[field] for field in dataset.key.fields]
+        assert dataset.lookup.example in [example[field] for field in dataset.lookup.fields]
 
 
 @by_dataset
@@ -220,9 +220,13 @@ def test_a_declaration_that_cannot_be_served_fails_at_import() -> None:
     with pytest.raises(ValueError, match="'nope' is not a field of the schema"):
         dataclasses.replace(VN_WARDS, search=("name", "nope"))
     with pytest.raises(ValueError, match="'name' is not the primary key"):
-        dataclasses.replace(VN_WARDS, key=dataclasses.replace(VN_WARDS.key, fields=("name",)))
+        dataclasses.replace(VN_WARDS, key=dataclasses.replace(VN_WARDS.lookup, fields=("name",)))
     moved = Route("/vn/wards/{id}", "get_vn_ward", "Get a ward", "One ward.")
     with pytest.raises(ValueError, match=r"/vn/wards/\{id\} does not take the key \{code\}"):
         dataclasses.replace(VN_WARDS, get_route=moved)
     with pytest.raises(ValueError, match="does not take the key"):
         dataclasses.replace(VN_WARDS, key=Key(("code",)))  # a get route, but no Path for it
+    with pytest.raises(ValueError, match="needs a key to look records up by"):
+        dataclasses.replace(VN_WARDS, key=None)
+    with pytest.raises(ValueError, match="a record step runs at INIT"):
+        dataclasses.replace(SETTINGS, at_init=False)

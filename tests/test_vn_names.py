@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.vn_names import Level, core
+from app.vn_names import Level, core, parse
 
 
 @pytest.mark.parametrize(
@@ -25,6 +25,9 @@ from app.vn_names import Level, core
         ("TT. Lai Uyên", Level.WARD, "Thị trấn Lai Uyên"),
         ("thi tran lai uyen", Level.WARD, "Thị trấn Lai Uyên"),
         ("Đặc khu Côn Đảo", Level.WARD, "Côn Đảo"),
+        ("P4", Level.WARD, "Phường 4"),
+        ("Q10", Level.DISTRICT, "Quận 10"),
+        ("TP.HCM", Level.PROVINCE, "HCM"),
     ],
 )
 def test_a_written_name_and_the_official_one_have_the_same_core(
@@ -42,3 +45,14 @@ def test_the_core_keeps_what_identifies_the_unit() -> None:
     assert core("Thị xã Sơn Tây", Level.DISTRICT) == "son tay"
     # A name that is only a type word stays whole.
     assert core("Phường", Level.WARD) == "phuong"
+
+
+def test_parse_keeps_the_accents_the_type_and_the_whole_name() -> None:
+    name = parse("Xã Hoằng Phụ", Level.WARD)
+    assert (name.core, name.accented, name.type) == ("hoang phu", "hoằng phụ", "xa")
+    # A name that begins with what reads as a type word keeps it in `whole`.
+    assert parse("quan ba", Level.DISTRICT).whole == "quan ba"
+    assert parse("Phường 04", Level.WARD).whole == "phuong 4"
+    # `¹` is a digit to str.isdigit but not to int(): it stays a word.
+    assert parse("¹", Level.WARD).core == "1"  # NFKD folds it to 1
+    assert parse("x ¹", Level.WARD).accented == "¹"

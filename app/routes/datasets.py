@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable
-from types import GenericAlias
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, Response
@@ -18,7 +17,7 @@ from fastapi import APIRouter, Request, Response
 from app.datasets import DATASETS, Dataset, Grouping, Key, Route
 from app.problems import NotFound, responses
 from app.reference import EMPTY, cache
-from app.responses import CachedJSON
+from app.responses import CachedJSON, ok
 from app.routes import operation_id
 from app.routes.search import SEARCH_DOCS, search
 
@@ -43,7 +42,7 @@ def _path(key: Key) -> inspect.Parameter:
 
 
 def _not_found(dataset: Dataset, value: Any) -> NotFound:
-    return NotFound(f"No {dataset.noun} with {dataset.key.name} {value!r}.")
+    return NotFound(f"No {dataset.noun} with {dataset.lookup.name} {value!r}.")
 
 
 def list_endpoint(dataset: Dataset) -> Endpoint:
@@ -59,7 +58,7 @@ def list_endpoint(dataset: Dataset) -> Endpoint:
 
 
 def get_endpoint(dataset: Dataset) -> Endpoint:
-    name, key, normalise = dataset.name, dataset.key.name, dataset.key.normalise
+    name, key, normalise = dataset.name, dataset.lookup.name, dataset.lookup.normalise
 
     async def endpoint(**parameters: Any) -> Response:
         value = parameters[key]
@@ -68,14 +67,14 @@ def get_endpoint(dataset: Dataset) -> Endpoint:
             raise _not_found(dataset, value)
         return CachedJSON(item.body, item.etag)
 
-    return _taking(endpoint, _path(dataset.key))
+    return _taking(endpoint, _path(dataset.lookup))
 
 
 def group_endpoint(dataset: Dataset, grouping: Grouping) -> Endpoint:
     parent = grouping.parent
     name, field, searchable = dataset.name, grouping.field, bool(dataset.search)
-    parent_name, key, normalise = parent.name, parent.key.name, parent.key.normalise
-    primary_key = parent.key.fields[0]
+    parent_name, key, normalise = parent.name, parent.lookup.name, parent.lookup.normalise
+    primary_key = parent.lookup.fields[0]
 
     async def endpoint(**parameters: Any) -> Response:
         snapshot = await cache.asnapshot()
@@ -88,7 +87,7 @@ def group_endpoint(dataset: Dataset, grouping: Grouping) -> Endpoint:
             collection = search(collection, parameters["request"])
         return CachedJSON(collection.body, collection.etag)
 
-    return _taking(endpoint, *([_REQUEST] if searchable else []), _path(parent.key))
+    return _taking(endpoint, *([_REQUEST] if searchable else []), _path(parent.lookup))
 
 
 def _add(route: Route, endpoint: Endpoint, dataset: Dataset, *, many: bool, keyed: bool) -> None:
@@ -103,8 +102,9 @@ def _add(route: Route, endpoint: Endpoint, dataset: Dataset, *, many: bool, keye
         summary=route.summary,
         description=route.description,
         tags=[dataset.tag.name],
-        response_model=GenericAlias(list, (dataset.schema,)) if many else dataset.schema,
-        responses=responses(*statuses),
+        # Documented, not validated: the body is pre-encoded bytes (see app.responses.ok).
+        response_model=None,
+        responses={**ok(dataset.schema, many=many), **responses(*statuses)},
         openapi_extra=SEARCH_DOCS if searchable else None,
     )
 
@@ -117,7 +117,7 @@ def _add_routes(dataset: Dataset) -> None:
         _add(dataset.get_route, get_endpoint(dataset), dataset, many=False, keyed=True)
     for child in DATASETS:
         for grouping in child.groups:
-            if grouping.parent is dataset:
+            if grouping.parent is dataset and grouping.route is not None:
                 endpoint = group_endpoint(child, grouping)
                 _add(grouping.route, endpoint, child, many=True, keyed=True)
 

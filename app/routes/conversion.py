@@ -1,0 +1,140 @@
+"""Old Vietnamese addresses → today's units: successors, predecessors and batches.
+
+Every answer comes from the snapshot (app/conversion.py): no SQL, and after an old unit's
+first lookup, no encoding either. GETs carry an ETag (304 on a match) like every reference
+route; POST /vn/convert answers a batch of up to 1,000 old addresses in one call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import APIRouter, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+
+from app.conversion import Conversions, conversions
+from app.datasets import (
+    VN_LEGACY_DISTRICTS,
+    VN_LEGACY_PROVINCES,
+    VN_LEGACY_WARDS,
+    VN_WARDS,
+    Dataset,
+    Tag,
+)
+from app.problems import NotFound, responses
+from app.reference import Item, cache
+from app.responses import CachedJSON, ok, schema_of
+from app.routes import operation_id
+from app.schemas import MAX_CONVERT_ITEMS, Conversion, ConvertRequest, ConvertResponse, Predecessors
+
+# Not a dataset's tag: these routes answer from several datasets, and are not the generic ones.
+TAG = Tag(
+    "vietnam-conversion",
+    "Old addresses (before 1 July 2025) to today's units, and back: from the official "
+    "conversion table, answered from memory.",
+)
+
+router = APIRouter(tags=[TAG.name], generate_unique_id_function=operation_id)
+
+OldWardCode = Annotated[int, VN_LEGACY_WARDS.lookup.path]
+OldDistrictCode = Annotated[int, VN_LEGACY_DISTRICTS.lookup.path]
+OldProvinceCode = Annotated[int, VN_LEGACY_PROVINCES.lookup.path]
+WardCode = Annotated[int, VN_WARDS.lookup.path]
+
+_KINDS = (
+    "Each new ward says how the old unit went into it: `whole` (all of it, with others), "
+    "`part`, or `unchanged`."
+)
+
+
+async def _answer(
+    dataset: Dataset, code: int, lookup: Callable[[Conversions, int], Item | None]
+) -> Response:
+    answer = lookup(conversions(await cache.asnapshot()), code)
+    if answer is None:
+        raise NotFound(f"No {dataset.noun} with code {code!r}.")
+    return CachedJSON(answer.body, answer.etag)
+
+
+@router.get(
+    "/vn/legacy/wards/{code}/successors",
+    summary="What an old ward is now",
+    description="The new ward(s) and province an old ward went into. A ward split between "
+    "several new wards is `ambiguous` and lists every candidate, never a single guess; the one "
+    f"the official table gives the whole population is marked `default`. {_KINDS}",
+    response_model=None,
+    responses={**ok(Conversion), **responses(404, 422, 503)},
+)
+async def get_vn_legacy_ward_successors(code: OldWardCode) -> Response:
+    return await _answer(VN_LEGACY_WARDS, code, Conversions.ward)
+
+
+@router.get(
+    "/vn/legacy/districts/{code}/successors",
+    summary="What an old district is now",
+    description="The new wards an old district's area went into, and its new province. The "
+    "district level was abolished: one new ward is `resolved` (island districts became "
+    "special zones), several are `ambiguous`.",
+    response_model=None,
+    responses={**ok(Conversion), **responses(404, 422, 503)},
+)
+async def get_vn_legacy_district_successors(code: OldDistrictCode) -> Response:
+    return await _answer(VN_LEGACY_DISTRICTS, code, Conversions.district)
+
+
+@router.get(
+    "/vn/legacy/provinces/{code}/successors",
+    summary="What an old province is now",
+    description="The new province an old province went into, whole: `unchanged` when alone, "
+    "`whole` when merged with others. (Its wards are not listed: ask for each ward.)",
+    response_model=None,
+    responses={**ok(Conversion), **responses(404, 422, 503)},
+)
+async def get_vn_legacy_province_successors(code: OldProvinceCode) -> Response:
+    return await _answer(VN_LEGACY_PROVINCES, code, Conversions.province)
+
+
+@router.get(
+    "/vn/wards/{code}/predecessors",
+    summary="What a new ward was formed from",
+    description="The old wards (and, for special zones, districts) a ward of today was formed "
+    f"from, each with how it went in. {_KINDS}",
+    response_model=None,
+    responses={**ok(Predecessors), **responses(404, 422, 503)},
+)
+async def get_vn_ward_predecessors(code: WardCode) -> Response:
+    return await _answer(VN_WARDS, code, Conversions.predecessors)
+
+
+@router.post(
+    "/vn/convert",
+    summary="Convert a batch of old addresses",
+    description=f"Up to {MAX_CONVERT_ITEMS:,} old addresses, each by code (`ward_code`, "
+    "`district_code` or `province_code`) or by names (`province`, with `district` and `ward` "
+    "when known). Names match ignoring case, accents and punctuation; the type words are "
+    "optional and TP., T., Q., H., TX., P., X., TT. are understood. The answers are in the "
+    "order given, each `resolved`, `ambiguous` (every candidate listed), `not_found` "
+    "(`unmatched` says which part) or `invalid` (the item is malformed): one bad item never "
+    "fails the batch. Runs no SQL.",
+    response_model=None,
+    responses={**ok(ConvertResponse), **responses(413, 422, 503)},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": schema_of(ConvertRequest, "validation")}},
+        }
+    },
+)
+async def convert_vn_addresses(request: Request) -> Response:
+    # The body is validated here, not by a FastAPI parameter: its validator is built on the
+    # first batch rather than at INIT, and pydantic parses the JSON itself.
+    try:
+        batch = ConvertRequest.model_validate_json(await request.body())
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**error, "loc": ("body", *error["loc"])} for error in exc.errors(include_url=False)]
+        ) from None
+    body = conversions(await cache.asnapshot()).convert(batch.items)
+    return Response(body, media_type="application/json")

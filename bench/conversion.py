@@ -1,0 +1,79 @@
+"""The batches `POST /vn/convert` is timed with: 1,000 old wards, by codes and by names.
+
+Read from the seeded CSVs (alembic/data), every 10th old ward that still existed on 30 June
+2025, so the batch spans the country. By names, each address is written as people write
+them, in turn: the official names; abbreviated (`TP.`, `Q.`, `P.`) with the district; and
+without accents or type words. About a third of them are split wards (`ambiguous`).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+from app.reference import fold
+
+DATA = Path(__file__).resolve().parent.parent / "alembic" / "data"
+SIZE = 1000
+
+_SHORT = {
+    "thành phố": "TP.",
+    "tỉnh": "T.",
+    "quận": "Q.",
+    "huyện": "H.",
+    "thị xã": "TX.",
+    "phường": "P.",
+    "xã": "X.",
+    "thị trấn": "TT.",
+}
+
+
+def _rows(name: str) -> list[dict[str, str]]:
+    with (DATA / f"{name}.csv").open(encoding="utf-8", newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def _abbreviated(name: str) -> str:
+    for word, short in sorted(_SHORT.items(), key=lambda pair: -len(pair[0])):
+        if name.lower().startswith(word + " "):
+            return f"{short} {name[len(word) + 1 :]}"
+    return name
+
+
+def _plain(name: str, division_type: str) -> str:
+    """No accents, no type word: `phuong ben nghe` → `ben nghe`."""
+    folded, kind = fold(name), fold(division_type)
+    return folded.removeprefix(kind + " ") if not kind.startswith("thanh pho tr") else folded
+
+
+def wards() -> list[dict[str, str]]:
+    existing = [row for row in _rows("vn_legacy_ward") if row["existed_2025_06_30"] == "true"]
+    return existing[::10][:SIZE]
+
+
+def _batches() -> tuple[bytes, bytes]:
+    chosen = wards()
+    districts = {row["code"]: row for row in _rows("vn_legacy_district")}
+    provinces = {row["code"]: row for row in _rows("vn_legacy_province")}
+    by_codes = [{"ward_code": int(row["code"])} for row in chosen]
+    by_names: list[dict[str, Any]] = []
+    for i, ward in enumerate(chosen):
+        district = districts[ward["district_code"]]
+        province = provinces[ward["province_code"]]
+        units = (province, district, ward)
+        if i % 3 == 0:
+            names = [unit["name"] for unit in units]
+        elif i % 3 == 1:
+            names = [_abbreviated(unit["name"]) for unit in units]
+        else:
+            names = [_plain(unit["name"], unit["division_type"]) for unit in units]
+        by_names.append(dict(zip(("province", "district", "ward"), names, strict=True)))
+    return (
+        json.dumps({"items": by_codes}).encode(),
+        json.dumps({"items": by_names}, ensure_ascii=False).encode(),
+    )
+
+
+BY_CODES, BY_NAMES = _batches()
