@@ -73,7 +73,7 @@ offline: $(INSTALLED) node_modules/.package-lock.json
 docs-screenshot: $(INSTALLED)
 	$(BIN)/python -m tests.browser --screenshot docs/docs-screenshot.png
 
-## Refdata against the uncached designs, warm and cold (about 5 min); writes docs/benchmarks.md/.png.
+## Refdata against the uncached designs, warm and cold (about 12 min); writes docs/benchmarks.md/.png.
 bench: $(INSTALLED)
 	$(BIN)/python -m bench
 

@@ -14,7 +14,7 @@ request that gives names.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +28,7 @@ from app.datasets import (
     VN_WARD_CONVERSIONS,
     VN_WARDS,
 )
-from app.reference import EMPTY, Item, Snapshot
+from app.reference import EMPTY, Collection, Data, Item, Snapshot
 from app.schemas import ByCode, ByNames, InvalidItem
 from app.vn_names import Level, Name, parse, type_of
 
@@ -132,7 +132,7 @@ class Conversions:
         }
         self._answers: dict[tuple[Level, int], Item] = {}
         self._predecessors: dict[int, Item] = {}
-        self._names: dict[tuple[Level, int], _Names] = {}
+        self._names: dict[tuple[Level, int], _Names] = {}  # by level and id() of the units
 
     # Units as answers name them.
 
@@ -175,15 +175,21 @@ class Conversions:
 
     # One old unit.
 
-    def ward(self, code: int) -> Item | None:
-        """What old ward `code` is now; None if there was no such ward."""
-        answer = self._answers.get((Level.WARD, code))
-        if answer is None:
-            old = self.old_wards.by_key.get(code)
+    def _memo(
+        self, level: Level, code: int, units: Data, answer: Callable[[Record], dict[str, Any]]
+    ) -> Item | None:
+        """The answer for old unit `code` of `units`, made once; None if there is none."""
+        found = self._answers.get((level, code))
+        if found is None:
+            old = units.by_key.get(code)
             if old is None:
                 return None
-            answer = self._answers[(Level.WARD, code)] = Item(self._ward_answer(old.record))
-        return answer
+            found = self._answers[(level, code)] = Item(answer(old.record))
+        return found
+
+    def ward(self, code: int) -> Item | None:
+        """What old ward `code` is now; None if there was no such ward."""
+        return self._memo(Level.WARD, code, self.old_wards, self._ward_answer)
 
     def _ward_answer(self, old: Record) -> dict[str, Any]:
         unit = self._old_unit(Level.WARD, old)
@@ -217,13 +223,7 @@ class Conversions:
 
     def district(self, code: int) -> Item | None:
         """What old district `code` is now: the new wards its area went into."""
-        answer = self._answers.get((Level.DISTRICT, code))
-        if answer is None:
-            old = self.old_districts.by_key.get(code)
-            if old is None:
-                return None
-            answer = self._answers[(Level.DISTRICT, code)] = Item(self._district_answer(old.record))
-        return answer
+        return self._memo(Level.DISTRICT, code, self.old_districts, self._district_answer)
 
     def _district_answer(self, old: Record) -> dict[str, Any]:
         code = old["code"]
@@ -251,19 +251,14 @@ class Conversions:
 
     def province(self, code: int) -> Item | None:
         """What old province `code` is now: the new province it went into, whole."""
-        answer = self._answers.get((Level.PROVINCE, code))
-        if answer is None:
-            old = self.old_provinces.by_key.get(code)
-            if old is None:
-                return None
-            answer = self._answers[(Level.PROVINCE, code)] = Item(
-                _answer(
-                    "resolved",
-                    old=[self._old_unit(Level.PROVINCE, old.record)],
-                    province=self._new_province(code),
-                )
-            )
-        return answer
+        return self._memo(Level.PROVINCE, code, self.old_provinces, self._province_answer)
+
+    def _province_answer(self, old: Record) -> dict[str, Any]:
+        return _answer(
+            "resolved",
+            old=[self._old_unit(Level.PROVINCE, old)],
+            province=self._new_province(old["code"]),
+        )
 
     def predecessors(self, code: int) -> Item | None:
         """The old units new ward `code` was formed from; None if there is no such ward."""
@@ -309,44 +304,28 @@ class Conversions:
                 return lookup(self, code) or not_found(level, f"No old {level} with code {code}.")
         return invalid(InvalidItem(detail="No code given."))
 
-    def _index(self, level: Level, scope: int) -> _Names:
-        """Names of: every province (scope 0); a province's districts; a district's wards;
-        a province's wards (level WARD, scope -province code)."""
-        index = self._names.get((level, scope))
+    def _names_in(self, level: Level, units: Collection) -> _Names:
+        """The name index of `units` (all old provinces; a province's districts; a
+        district's or a province's wards), made on first use."""
+        index = self._names.get((level, id(units)))  # units live as long as the snapshot
         if index is None:
-            if level is Level.PROVINCE:
-                records: Iterable[Item] = self.old_provinces.all.items
-            elif level is Level.DISTRICT:
-                records = self.old_districts.groups["province_code"].get(scope, EMPTY).items
-            elif scope > 0:
-                records = self.old_wards.groups["district_code"].get(scope, EMPTY).items
-            else:
-                records = (
-                    ward
-                    for district in self.old_districts.groups["province_code"]
-                    .get(-scope, EMPTY)
-                    .items
-                    for ward in self.old_wards.groups["district_code"]
-                    .get(district.record["code"], EMPTY)
-                    .items
-                )
-            index = self._names[(level, scope)] = _Names.of(
-                (item.record for item in records), level
-            )
+            records = (item.record for item in units.items)
+            index = self._names[(level, id(units))] = _Names.of(records, level)
         return index
 
     def by_names(self, given: ByNames) -> Item:
         province_name = _parsed(given.province, Level.PROVINCE)
-        provinces = self._index(Level.PROVINCE, 0).match(province_name)
+        every_province = self._names_in(Level.PROVINCE, self.old_provinces.all)
+        provinces = every_province.match(province_name)
         if not provinces and province_name.core in _PROVINCE_ALIASES:
-            core = _PROVINCE_ALIASES[province_name.core]
-            provinces = self._index(Level.PROVINCE, 0).by_core.get(core, ())
+            provinces = every_province.by_core.get(_PROVINCE_ALIASES[province_name.core], ())
         if not provinces:
             return not_found(Level.PROVINCE, f"No old province is named {given.province!r}.")
         (province,) = provinces  # old province names are unique
         districts: tuple[Record, ...] = ()
         if given.district is not None:
-            districts = self._index(Level.DISTRICT, province["code"]).match(
+            of_province = self.old_districts.groups["province_code"].get(province["code"], EMPTY)
+            districts = self._names_in(Level.DISTRICT, of_province).match(
                 _parsed(given.district, Level.DISTRICT)
             )
             if not districts:
@@ -359,8 +338,11 @@ class Conversions:
                 return self._one_of([self.province(province["code"])])
             return self._one_of([self.district(d["code"]) for d in districts])
         ward_name = _parsed(given.ward, Level.WARD)
-        scopes = [d["code"] for d in districts] or [-province["code"]]
-        wards = [w for scope in scopes for w in self._index(Level.WARD, scope).match(ward_name)]
+        ward_groups = self.old_wards.groups
+        scopes = [ward_groups["district_code"].get(d["code"], EMPTY) for d in districts] or [
+            ward_groups["province_code"].get(province["code"], EMPTY)
+        ]
+        wards = [w for scope in scopes for w in self._names_in(Level.WARD, scope).match(ward_name)]
         if not wards:
             where = " or ".join(d["name"] for d in districts) or province["name"]
             return not_found(Level.WARD, f"No old ward of {where} is named {given.ward!r}.")

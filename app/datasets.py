@@ -397,6 +397,8 @@ VN_LEGACY_WARDS = Dataset(
                 "name; `existed_2025_06_30` is false for those abolished before the reform.",
             ),
         ),
+        # For old addresses by names that give no district (app/conversion.py).
+        Grouping("province_code", VN_LEGACY_PROVINCES),
     ),
 )
 

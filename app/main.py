@@ -86,6 +86,6 @@ if config.cors_origins:  # closed unless origins are configured
 app.add_middleware(
     Edge,
     max_body_bytes=config.max_body_bytes,
-    # A batch of 1,000 old addresses by names is ~100 KB; its own, larger limit.
-    larger={"/vn/convert": config.max_convert_body_bytes},
+    # A batch of 1,000 old addresses by names is ~90 KB: its own, larger limit.
+    body_limits={"/vn/convert": config.max_convert_body_bytes},
 )

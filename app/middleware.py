@@ -161,11 +161,11 @@ def _too_large(limit: int) -> str:
 
 class Edge:
     def __init__(
-        self, app: ASGIApp, max_body_bytes: int, larger: Mapping[str, int] | None = None
+        self, app: ASGIApp, max_body_bytes: int, body_limits: Mapping[str, int] | None = None
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
-        self.larger = dict(larger or {})  # path → its own limit
+        self.body_limits = dict(body_limits or {})  # path → its own limit
         # From zero: the first request also publishes what INIT did (its load).
         self._published = dict.fromkeys(cache.counters, 0)
 
@@ -181,7 +181,7 @@ class Edge:
         if scope.get("root_path"):
             path = path.removeprefix(scope["root_path"])  # logged as routed: /countries
         has_body = method not in _BODYLESS_METHODS
-        limit = self.larger.get(path, self.max_body_bytes) if has_body else 0
+        limit = self.body_limits.get(path, self.max_body_bytes) if has_body else 0
         if_none_match = None
         too_large = False
         client_request_id = None

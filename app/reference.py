@@ -51,23 +51,22 @@ def etag_of(body: bytes) -> str:
     return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
 
 
-class Item:
-    """One record as served: its fields, its JSON and its ETag. The JSON is encoded on the
-    first request for this record, not at INIT: lists are encoded whole, and most records
-    are never asked for alone. (Encoding twice in two
-    threads gives the same bytes, so the memo needs no lock.)"""
+class _Encoded:
+    """A response body: its JSON and ETag, made on first use. (Made twice in two threads,
+    they are the same bytes, so the memo needs no lock.)"""
 
-    __slots__ = ("_body", "_etag", "record")
+    __slots__ = ("_body", "_etag")  # each subclass sets both to None (no super() call:
+    # tens of thousands of Items are made when a snapshot is indexed)
+    _body: bytes | None
+    _etag: str | None
 
-    def __init__(self, record: Mapping[str, Any]) -> None:
-        self.record = record
-        self._body: bytes | None = None
-        self._etag: str | None = None
+    def _content(self) -> Any:
+        raise NotImplementedError
 
     @property
     def body(self) -> bytes:
         if self._body is None:
-            self._body = orjson.dumps(self.record)
+            self._body = orjson.dumps(self._content())
         return self._body
 
     @property
@@ -77,36 +76,40 @@ class Item:
         return self._etag
 
 
-class Collection:
-    """A list response: its items, and their JSON, encoded once (at INIT for a dataset's
-    list route; on first use for the rest). Searches join the bytes of the items
-    that match. Encoding or folding twice in two threads gives the same result, so the memos
-    need no lock."""
+class Item(_Encoded):
+    """One record as served: its fields, its JSON and its ETag. The JSON is encoded on the
+    first request for this record, not at INIT: lists are encoded whole, and most records
+    are never asked for alone."""
 
-    __slots__ = ("_body", "_etag", "_folded", "items", "search_fields")
+    __slots__ = ("record",)
+
+    def __init__(self, record: Mapping[str, Any]) -> None:
+        self.record = record
+        self._body = self._etag = None
+
+    def _content(self) -> Any:
+        return self.record
+
+
+class Collection(_Encoded):
+    """A list response: its items, and their JSON, encoded once (at INIT for a dataset's
+    list route; on first use for the rest). Searches join the bytes of the items that
+    match; the folded text they match is made by the first search (no lock, as above)."""
+
+    __slots__ = ("_folded", "items", "search_fields")
 
     def __init__(self, items: tuple[Item, ...], search_fields: tuple[str, ...] = ()) -> None:
+        self._body = self._etag = None
         self.items = items
         self.search_fields = search_fields  # what `q` matches
-        self._body: bytes | None = None
-        self._etag: str | None = None
         self._folded: tuple[str, ...] | None = None  # per item, filled by the first search
 
     @classmethod
     def of(cls, items: Iterable[Item], search_fields: tuple[str, ...] = ()) -> Collection:
         return cls(tuple(items), search_fields)
 
-    @property
-    def body(self) -> bytes:
-        if self._body is None:
-            self._body = orjson.dumps([item.record for item in self.items])  # one call
-        return self._body
-
-    @property
-    def etag(self) -> str:
-        if self._etag is None:
-            self._etag = etag_of(self.body)
-        return self._etag
+    def _content(self) -> Any:
+        return [item.record for item in self.items]  # one orjson call for the whole list
 
     def encoded(self) -> Collection:
         """Itself, with its JSON and ETag made now."""

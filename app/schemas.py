@@ -395,7 +395,7 @@ class OrderPage(BaseModel):
 
 
 # Old addresses → today's units (app/conversion.py, POST /vn/convert).
-Level = Literal["province", "district", "ward"]
+UnitLevel = Literal["province", "district", "ward"]  # app.vn_names.Level's values
 
 
 class OldUnit(BaseModel):
@@ -403,7 +403,7 @@ class OldUnit(BaseModel):
 
     model_config = ConfigDict(defer_build=True)
 
-    level: Level
+    level: UnitLevel
     code: int = Field(description="GSO code before 1 July 2025")
     name: str
     division_type: str
@@ -484,7 +484,9 @@ class Conversion(BaseModel):
 
     status: Literal["resolved", "ambiguous", "not_found", "invalid"]
     detail: str | None = Field(description="Why it is ambiguous, not found or invalid")
-    unmatched: Level | None = Field(description="For `not_found`: the part that matched nothing")
+    unmatched: UnitLevel | None = Field(
+        description="For `not_found`: the part that matched nothing"
+    )
     old: list[OldUnit] = Field(description="The old unit(s) the item names")
     province: NewProvince | None = Field(description="Today's province, when there is one")
     wards: list[NewWard] = Field(description="Today's ward(s): one when resolved")

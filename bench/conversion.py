@@ -9,11 +9,11 @@ without accents or type words. About a third of them are split wards (`ambiguous
 from __future__ import annotations
 
 import csv
+import functools
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-from app.reference import fold
 
 DATA = Path(__file__).resolve().parent.parent / "alembic" / "data"
 SIZE = 1000
@@ -42,7 +42,7 @@ def _abbreviated(name: str) -> str:
     return name
 
 
-def _plain(name: str, division_type: str) -> str:
+def _plain(fold: Callable[[str], str], name: str, division_type: str) -> str:
     """No accents, no type word: `phuong ben nghe` → `ben nghe`."""
     folded, kind = fold(name), fold(division_type)
     return folded.removeprefix(kind + " ") if not kind.startswith("thanh pho tr") else folded
@@ -53,7 +53,16 @@ def wards() -> list[dict[str, str]]:
     return existing[::10][:SIZE]
 
 
-def _batches() -> tuple[bytes, bytes]:
+@functools.cache
+def batches() -> tuple[bytes, bytes]:
+    """(by codes, by names): JSON bodies of POST /vn/convert. Made when first asked for, in
+    design (c)'s process only: this imports app.reference, which loads refdata's snapshot."""
+    from app.reference import fold  # noqa: PLC0415
+
+    return _by_codes_and_names(fold)
+
+
+def _by_codes_and_names(fold: Callable[[str], str]) -> tuple[bytes, bytes]:
     chosen = wards()
     districts = {row["code"]: row for row in _rows("vn_legacy_district")}
     provinces = {row["code"]: row for row in _rows("vn_legacy_province")}
@@ -68,12 +77,9 @@ def _batches() -> tuple[bytes, bytes]:
         elif i % 3 == 1:
             names = [_abbreviated(unit["name"]) for unit in units]
         else:
-            names = [_plain(unit["name"], unit["division_type"]) for unit in units]
+            names = [_plain(fold, unit["name"], unit["division_type"]) for unit in units]
         by_names.append(dict(zip(("province", "district", "ward"), names, strict=True)))
     return (
         json.dumps({"items": by_codes}).encode(),
         json.dumps({"items": by_names}, ensure_ascii=False).encode(),
     )
-
-
-BY_CODES, BY_NAMES = _batches()

@@ -151,12 +151,18 @@ def test_the_successor_that_took_the_whole_population_is_the_default() -> None:
     assert len(defaults) == 58
 
 
-def test_the_fixed_typo_codes_convert_as_the_legacy_list_names_them() -> None:
+def test_the_fixed_typo_codes_convert_as_the_legacy_list_names_them(table: list[Row]) -> None:
     # Xã Mỹ Hưng is 01651 and Xã Phú Thịnh 02482; the table's 01615 and 02485 were typos
     # that gave those two a wrong second successor, and the real codes none.
-    for typo, real in ((1615, 1651), (2485, 2482)):
-        assert answer(f"/vn/legacy/wards/{real}/successors")["status"] == "resolved"
-        assert answer(f"/vn/legacy/wards/{typo}/successors")["status"] == "resolved"
+    for typo, real, name in ((1615, 1651, "Xã Mỹ Hưng"), (2485, 2482, "Xã Phú Thịnh")):
+        typo_rows = [r for r in table if r.old_ward == typo and r.old_name != name]
+        real_rows = [r for r in table if r.old_ward == real]
+        assert {r.old_name for r in real_rows} == {name}
+        assert len(typo_rows) == len(real_rows) == 1  # one successor each, after the fix
+        fixed = answer(f"/vn/legacy/wards/{real}/successors")
+        assert fixed["old"][0]["name"] == name
+        assert codes(fixed) == [real_rows[0].new_ward]
+        assert codes(answer(f"/vn/legacy/wards/{typo}/successors")) == [typo_rows[0].new_ward]
 
 
 def test_an_old_province_goes_into_one_new_province() -> None:
@@ -187,14 +193,12 @@ def test_an_island_district_became_its_special_zone(district: int, zone: int) ->
     ]
 
 
-def test_a_district_lists_the_new_wards_its_area_went_into() -> None:
+def test_a_district_lists_the_new_wards_its_area_went_into(table: list[Row]) -> None:
     found = answer("/vn/legacy/districts/760/successors")  # Quận 1
     assert found["status"] == "ambiguous"
-    wards: list[dict[str, Any]] = get("/vn/legacy/districts/760/wards").json()
-    expected = set()
-    for ward in wards:
-        expected |= set(codes(answer(f"/vn/legacy/wards/{ward['code']}/successors")))
-    assert set(codes(found)) == expected
+    # From the official table itself: every new ward a row of the district went into.
+    expected = sorted({row.new_ward for row in table if row.old_district == 760})
+    assert codes(found) == expected == [26737, 26740, 26743, 26758]
     assert {ward["kind"] for ward in found["wards"]} == {"part"}
 
 
@@ -324,7 +328,7 @@ def test_names_resolve_each_level() -> None:
     )
     assert (province["status"], province["province"]["code"]) == ("resolved", 79)
     assert district["status"] == "ambiguous"
-    assert district["old"][0]["name"] == "Thành phố Vũng Tàu"
+    assert [old["name"] for old in district["old"]] == ["Thành phố Vũng Tàu"]
     assert (island["status"], codes(island)) == ("resolved", [26732])
 
 
@@ -333,8 +337,10 @@ def test_the_type_word_tells_apart_a_town_and_a_district_of_one_name() -> None:
         {"province": "Hà Tĩnh", "district": "TX. Kỳ Anh"},
         {"province": "Hà Tĩnh", "district": "H. Kỳ Anh"},
     )
-    assert town["old"][0]["name"] == "Thị xã Kỳ Anh"
-    assert district["old"][0]["name"] == "Huyện Kỳ Anh"
+    assert [old["name"] for old in town["old"]] == ["Thị xã Kỳ Anh"]
+    assert [old["name"] for old in district["old"]] == ["Huyện Kỳ Anh"]
+    assert town["status"] == district["status"] == "ambiguous"  # a district: several wards
+    assert (len(town["wards"]), len(district["wards"])) == (5, 9)
 
 
 def test_accents_tell_apart_names_that_differ_only_by_them() -> None:

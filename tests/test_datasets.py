@@ -32,6 +32,15 @@ def by_dataset(test: Any) -> Any:
     return pytest.mark.parametrize("dataset", DATASETS, ids=lambda dataset: dataset.name)(test)
 
 
+# Datasets that declare routes; the others are indexes business code reads (conversions).
+SERVED = [dataset for dataset in DATASETS if any(r.dataset is dataset for r in DATASET_ROUTES)]
+INDEXES = [dataset for dataset in DATASETS if dataset not in SERVED]
+
+
+def by_served_dataset(test: Any) -> Any:
+    return pytest.mark.parametrize("dataset", SERVED, ids=lambda dataset: dataset.name)(test)
+
+
 def routes_of(dataset: Dataset) -> list[DatasetRoute]:
     return [route for route in DATASET_ROUTES if route.dataset is dataset]
 
@@ -112,7 +121,7 @@ def malformed_keys(schema: dict[str, Any], route: DatasetRoute) -> list[Any]:
     return [refused, "x" * 70]
 
 
-@by_dataset
+@by_served_dataset
 def test_every_route_is_documented_as_declared(dataset: Dataset, document: dict[str, Any]) -> None:
     described = {tag["name"]: tag.get("description") for tag in document["tags"]}
     assert described.get(dataset.tag.name) == dataset.tag.description
@@ -135,7 +144,7 @@ def test_every_route_is_documented_as_declared(dataset: Dataset, document: dict[
             assert key_schema(document, route).get("examples") == [owner_of(route).lookup.example]
 
 
-@by_dataset
+@by_served_dataset
 def test_every_route_answers_200_with_the_documented_record(dataset: Dataset) -> None:
     example = example_of(dataset)
     for route in routes_of(dataset):
@@ -156,7 +165,7 @@ def test_every_route_answers_200_with_the_documented_record(dataset: Dataset) ->
         assert dataset.lookup.example in [example[field] for field in dataset.lookup.fields]
 
 
-@by_dataset
+@by_served_dataset
 def test_an_unknown_well_formed_key_is_a_404_problem(
     dataset: Dataset, document: dict[str, Any]
 ) -> None:
@@ -168,7 +177,7 @@ def test_an_unknown_well_formed_key_is_a_404_problem(
         assert body["detail"] == f"No {owner_of(route).noun} with {route.key.name} {key!r}."
 
 
-@by_dataset
+@by_served_dataset
 def test_a_malformed_key_is_a_422_problem(dataset: Dataset, document: dict[str, Any]) -> None:
     for route in keyed_routes_of(dataset):
         assert route.key is not None
@@ -230,3 +239,25 @@ def test_a_declaration_that_cannot_be_served_fails_at_import() -> None:
         dataclasses.replace(VN_WARDS, key=None)
     with pytest.raises(ValueError, match="a record step runs at INIT"):
         dataclasses.replace(SETTINGS, at_init=False)
+
+
+@pytest.mark.parametrize("dataset", INDEXES, ids=lambda dataset: dataset.name)
+def test_an_index_only_dataset_has_every_row_in_each_of_its_groupings(dataset: Dataset) -> None:
+    data = cache.snapshot()[dataset]
+    assert dataset.key is None  # nothing to serve one record by
+    assert data.count > 0
+    assert dataset.groups
+    for grouping in dataset.groups:
+        groups = data.groups[grouping.field]
+        assert sum(len(group.items) for group in groups.values()) == data.count
+        parents = cache.snapshot()[grouping.parent].by_key
+        assert set(groups) <= set(parents), f"{grouping.field} names a parent that is not there"
+
+
+def test_the_index_only_datasets_are_the_conversion_tables() -> None:
+    # A dataset that lost its routes by mistake would otherwise drop out of the route tests.
+    assert {dataset.name for dataset in INDEXES} == {
+        "vn_ward_conversions",
+        "vn_district_conversions",
+        "vn_province_conversions",
+    }

@@ -11,8 +11,22 @@ from tests.datasets import SAMPLE_PATHS
 from tests.events import SHAPES
 from tests.support import ServerStatements, SqlWindow, invoke
 
-# Every route of every dataset, with each form of key and a search where it searches.
-REFERENCE_PATHS = [*SAMPLE_PATHS, "/health"]
+# Every route of every dataset, with each form of key and a search where it searches; keys
+# a route normalises (any case, no zero padding) and searches with accents and spaces; the
+# conversion routes (app/routes/conversion.py, outside the registry).
+REFERENCE_PATHS = [
+    *SAMPLE_PATHS,
+    "/countries/vnm",
+    "/countries/4",
+    "/currencies/vnd",
+    "/countries?q=viet",
+    "/vn/provinces/79/wards?q=s%C3%A0i%20g%C3%B2n",
+    "/vn/legacy/wards/26737/successors",
+    "/vn/legacy/districts/760/successors",
+    "/vn/legacy/provinces/77/successors",
+    "/vn/wards/26740/predecessors",
+    "/health",
+]
 
 
 @pytest.fixture(scope="module", autouse=True)

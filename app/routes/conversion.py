@@ -23,10 +23,11 @@ from app.datasets import (
     Dataset,
     Tag,
 )
-from app.problems import NotFound, responses
+from app.problems import responses
 from app.reference import Item, cache
 from app.responses import CachedJSON, ok, schema_of
 from app.routes import operation_id
+from app.routes.datasets import not_found
 from app.schemas import MAX_CONVERT_ITEMS, Conversion, ConvertRequest, ConvertResponse, Predecessors
 
 # Not a dataset's tag: these routes answer from several datasets, and are not the generic ones.
@@ -54,7 +55,7 @@ async def _answer(
 ) -> Response:
     answer = lookup(conversions(await cache.asnapshot()), code)
     if answer is None:
-        raise NotFound(f"No {dataset.noun} with code {code!r}.")
+        raise not_found(dataset, code)  # as the dataset's own routes say it
     return CachedJSON(answer.body, answer.etag)
 
 

@@ -41,7 +41,7 @@ def _path(key: Key) -> inspect.Parameter:
     )
 
 
-def _not_found(dataset: Dataset, value: Any) -> NotFound:
+def not_found(dataset: Dataset, value: Any) -> NotFound:
     return NotFound(f"No {dataset.noun} with {dataset.lookup.name} {value!r}.")
 
 
@@ -64,7 +64,7 @@ def get_endpoint(dataset: Dataset) -> Endpoint:
         value = parameters[key]
         item = (await cache.asnapshot()).datasets[name].by_key.get(normalise(value))
         if item is None:
-            raise _not_found(dataset, value)
+            raise not_found(dataset, value)
         return CachedJSON(item.body, item.etag)
 
     return _taking(endpoint, _path(dataset.lookup))
@@ -81,7 +81,7 @@ def group_endpoint(dataset: Dataset, grouping: Grouping) -> Endpoint:
         value = parameters[key]
         owner = snapshot.datasets[parent_name].by_key.get(normalise(value))
         if owner is None:
-            raise _not_found(parent, value)
+            raise not_found(parent, value)
         collection = snapshot.datasets[name].groups[field].get(owner.record[primary_key], EMPTY)
         if searchable:
             collection = search(collection, parameters["request"])
