@@ -66,7 +66,11 @@ def mount(router: APIRouter) -> None:
     app.router.routes.extend(router.routes)
 
 
-for module in (datasets, conversion, health, orders, docs):
+# In the order requests are matched (see app/routes/datasets.py): today's datasets, the
+# conversion of old addresses, the old units themselves, then the rest.
+for router in (datasets.router, conversion.router, datasets.legacy_router):
+    mount(router)
+for module in (health, orders, docs):
     mount(module.router)
 if config.admin_api_key is not None:
     from app.routes import admin  # only imported where it can be used

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, Response
 
-from app.datasets import DATASETS, Dataset, Grouping, Key, Route
+from app.datasets import DATASETS, VIETNAM_BEFORE_2025, Dataset, Grouping, Key, Route
 from app.problems import NotFound, responses
 from app.reference import EMPTY, cache
 from app.responses import CachedJSON, ok
@@ -90,7 +90,15 @@ def group_endpoint(dataset: Dataset, grouping: Grouping) -> Endpoint:
     return _taking(endpoint, *([_REQUEST] if searchable else []), _path(parent.lookup))
 
 
-def _add(route: Route, endpoint: Endpoint, dataset: Dataset, *, many: bool, keyed: bool) -> None:
+def _add(
+    router: APIRouter,
+    route: Route,
+    endpoint: Endpoint,
+    dataset: Dataset,
+    *,
+    many: bool,
+    keyed: bool,
+) -> None:
     searchable = many and bool(dataset.search)
     # An unknown key is a 404 and a malformed one a 422; so is an unusable `q`.
     statuses = (404, 422, 503) if keyed else (422, 503) if searchable else (503,)
@@ -109,18 +117,22 @@ def _add(route: Route, endpoint: Endpoint, dataset: Dataset, *, many: bool, keye
     )
 
 
-def _add_routes(dataset: Dataset) -> None:
+def _add_routes(router: APIRouter, dataset: Dataset) -> None:
     """Its list, its get, then the groups under its records: the order /docs shows."""
     if dataset.list_route is not None:
-        _add(dataset.list_route, list_endpoint(dataset), dataset, many=True, keyed=False)
+        _add(router, dataset.list_route, list_endpoint(dataset), dataset, many=True, keyed=False)
     if dataset.get_route is not None:
-        _add(dataset.get_route, get_endpoint(dataset), dataset, many=False, keyed=True)
+        _add(router, dataset.get_route, get_endpoint(dataset), dataset, many=False, keyed=True)
     for child in DATASETS:
         for grouping in child.groups:
             if grouping.parent is dataset and grouping.route is not None:
                 endpoint = group_endpoint(child, grouping)
-                _add(grouping.route, endpoint, child, many=True, keyed=True)
+                _add(router, grouping.route, endpoint, child, many=True, keyed=True)
 
 
+# Starlette tries a request against the routes in order (about 0.7 µs for each route it
+# passes): the old units' browsing routes, the least asked for, are a router of their own,
+# mounted after the conversion routes (app/main.py).
+legacy_router = APIRouter(generate_unique_id_function=operation_id)
 for _dataset in DATASETS:
-    _add_routes(_dataset)
+    _add_routes(legacy_router if _dataset.tag is VIETNAM_BEFORE_2025 else router, _dataset)
