@@ -12,6 +12,7 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 
 from app.config import load_settings
+from app.credentials import database_url as credentials_url
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):
@@ -21,7 +22,7 @@ if config.config_file_name is not None and config.attributes.get("configure_logg
 def database_url() -> str:
     # An explicit sqlalchemy.url (tests, the migrate function) wins over the environment.
     explicit = config.get_main_option("sqlalchemy.url")
-    return explicit or load_settings().database_url.get_secret_value()
+    return explicit or credentials_url(load_settings())
 
 
 def run_offline() -> None:

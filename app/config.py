@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "REFDATA_"
@@ -14,11 +16,58 @@ class ConfigError(RuntimeError):
     """A setting is missing or malformed; the message names the variable, never its value."""
 
 
+_ARN = re.compile(r"arn:[\w-]+:(secretsmanager|ssm):[\w-]+:\d{12}:(secret:.+|parameter/.+)")
+
+
+@dataclass(frozen=True, slots=True)
+class SecretRef:
+    """Where a secret lives: a Secrets Manager secret or an SSM (SecureString) parameter.
+
+    Written as an ARN of either, `ssm:NAME` for a parameter, or a bare Secrets Manager name.
+    The reference is not secret: it is what the environment holds, and what logs name.
+    """
+
+    service: Literal["secretsmanager", "ssm"]
+    id: str  # what GetSecretValue's SecretId or GetParameter's Name takes (ARNs included)
+
+    @classmethod
+    def parse(cls, text: str) -> SecretRef:
+        text = text.strip()
+        if text.startswith("arn:"):
+            match = _ARN.fullmatch(text)
+            if match is None:
+                raise ValueError("must be a Secrets Manager secret or SSM parameter ARN")
+            return cls("secretsmanager" if match[1] == "secretsmanager" else "ssm", text)
+        if text.startswith("ssm:"):
+            name = text.removeprefix("ssm:")
+            if not name:
+                raise ValueError("ssm: needs a parameter name, such as ssm:/refdata/prod/key")
+            return cls("ssm", name)
+        if not re.fullmatch(r"[\w/+=.@-]{1,512}", text):
+            raise ValueError("must be a secret name, `ssm:NAME` or an ARN")
+        return cls("secretsmanager", text)
+
+    def __str__(self) -> str:
+        return self.id if self.id.startswith("arn:") else f"{self.service}:{self.id}"
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+    # An empty variable is an unset one: deploy tooling passes "" for "not used".
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="ignore", frozen=True, env_ignore_empty=True
+    )
 
     # A secret: it may carry a password, so it never appears in reprs, logs or errors.
+    # For local use and SQLite; on Lambda the credentials come by reference (below).
     database_url: SecretStr = SecretStr("sqlite:///./refdata.db")
+    # The database credentials by reference (app/credentials.py): a Secrets Manager secret
+    # in the RDS JSON shape (username, password, host, port, dbname) or one holding a URL,
+    # or an SSM SecureString with either. Read at INIT; read again when a login is refused.
+    database_secret: SecretRef | None = None
+    # Connect here instead of the secret's `host` (an RDS Proxy endpoint, say), and to this
+    # database instead of its `dbname`: an RDS-managed secret holds only the login.
+    database_host: str | None = None
+    database_name: str | None = None
     # Lambda serves one request at a time per environment: one connection, no overflow.
     db_pool_size: Annotated[int, Field(ge=1, le=100)] = 1
     db_max_overflow: Annotated[int, Field(ge=0, le=100)] = 0
@@ -38,6 +87,12 @@ class Settings(BaseSettings):
     api_gateway_base_path: str = "/"
     # Enables the admin API (bearer token). Unset: the /admin routes do not exist.
     admin_api_key: SecretStr | None = Field(default=None, min_length=16)
+    # The same key by reference (a secret or SSM SecureString holding it), instead.
+    admin_api_key_secret: SecretRef | None = None
+    # How secrets are read: `extension`, the AWS Parameters and Secrets Lambda Extension on
+    # localhost (no SDK imported), or `sdk`, Powertools Parameters on the runtime's boto3.
+    secrets_client: Literal["extension", "sdk"] = "extension"
+    secrets_timeout_seconds: Annotated[int, Field(ge=1, le=30)] = 3
     # PostgreSQL aborts a statement after this long (503 to the client); 0: no limit.
     db_statement_timeout_ms: Annotated[int, Field(ge=0, le=600_000)] = 5000
     # Request bodies larger than this are refused with 413 before they are read.
@@ -65,7 +120,26 @@ class Settings(BaseSettings):
             raise ValueError("must use sqlite:// or postgresql+psycopg://")
         return value
 
-    @field_validator("admin_api_key", "emf_metrics", mode="before")
+    @field_validator("database_secret", "admin_api_key_secret", mode="before")
+    @classmethod
+    def _reference(cls, value: object) -> object:
+        if value is None or value == "":
+            return None
+        if isinstance(value, str):
+            return SecretRef.parse(value)
+        return value
+
+    @model_validator(mode="after")
+    def _one_source_each(self) -> Settings:
+        if self.database_secret is not None and "database_url" in self.model_fields_set:
+            raise ValueError("set REFDATA_DATABASE_SECRET or REFDATA_DATABASE_URL, not both")
+        if self.admin_api_key_secret is not None and self.admin_api_key is not None:
+            raise ValueError("set REFDATA_ADMIN_API_KEY_SECRET or REFDATA_ADMIN_API_KEY, not both")
+        return self
+
+    @field_validator(
+        "admin_api_key", "database_host", "database_name", "emf_metrics", mode="before"
+    )
     @classmethod
     def _empty_means_none(cls, value: object) -> object:
         # Deploy tooling passes an empty string for "unset": no key disables the admin API,
@@ -81,7 +155,14 @@ class Settings(BaseSettings):
 
     @property
     def is_sqlite(self) -> bool:
-        return self.database_url.get_secret_value().startswith("sqlite")
+        # Credentials by reference are PostgreSQL's (RDS); SQLite needs none.
+        return self.database_secret is None and self.database_url.get_secret_value().startswith(
+            "sqlite"
+        )
+
+    @property
+    def admin_api_enabled(self) -> bool:
+        return self.admin_api_key is not None or self.admin_api_key_secret is not None
 
 
 def load_settings() -> Settings:
@@ -91,8 +172,10 @@ def load_settings() -> Settings:
     except ValidationError as exc:
         problems = []
         for error in exc.errors(include_input=False, include_url=False):
-            field = str(error["loc"][0]) if error["loc"] else "?"
-            problems.append(f"{ENV_PREFIX}{field.upper()}: {error['msg']}")
+            if error["loc"]:
+                problems.append(f"{ENV_PREFIX}{str(error['loc'][0]).upper()}: {error['msg']}")
+            else:  # a rule across variables: its message names them
+                problems.append(error["msg"].removeprefix("Value error, "))
         raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
 
 

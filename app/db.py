@@ -9,7 +9,10 @@ from fastapi import Depends
 from sqlalchemy import Engine, MetaData, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
+from app import credentials
 from app.config import Settings, settings
+from app.credentials import Secret, SecretUnavailable
+from app.logs import logger
 from app.runtime import count_statement
 
 NAMING_CONVENTION = {
@@ -25,9 +28,13 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-def build_engine(config: Settings) -> Engine:
-    """A sync engine sized for one environment: Lambda serves one request at a time."""
-    url = config.database_url.get_secret_value()
+def build_engine(config: Settings, secret: Secret[dict[str, Any]] | None = None) -> Engine:
+    """A sync engine sized for one environment: Lambda serves one request at a time.
+
+    With credentials by reference (`secret`), the URL names only the driver: each new
+    connection takes host, user and password from the secret (see `_connect_with`).
+    """
+    url = "postgresql+psycopg://" if secret else config.database_url.get_secret_value()
     connect_args: dict[str, Any]
     if config.is_sqlite:
         # Orders run in FastAPI's worker threads; pysqlite's same-thread check would refuse.
@@ -40,7 +47,7 @@ def build_engine(config: Settings) -> Engine:
         if config.db_statement_timeout_ms:
             # A hung query becomes an error (503) instead of a Lambda timeout.
             connect_args["options"] = f"-c statement_timeout={config.db_statement_timeout_ms}"
-    return create_engine(
+    built = create_engine(
         url,
         pool_size=config.db_pool_size,
         max_overflow=config.db_max_overflow,
@@ -48,9 +55,54 @@ def build_engine(config: Settings) -> Engine:
         pool_recycle=config.db_pool_recycle_seconds,
         connect_args=connect_args,
     )
+    if secret is not None:
+        event.listen(built, "do_connect", _connect_with(secret))
+    return built
 
 
-engine = build_engine(settings)
+def login_refused(error: Exception) -> bool:
+    """PostgreSQL refused the credentials (SQLSTATE 28P01 / 28000). libpq reports a failed
+    login before any session exists, so psycopg carries no SQLSTATE then: the server's
+    message says it."""
+    text = str(error)
+    return getattr(error, "sqlstate", None) in ("28P01", "28000") or (
+        "password authentication failed" in text or "PAM authentication failed" in text
+    )
+
+
+def _connect_with(secret: Secret[dict[str, Any]]) -> Any:
+    """The engine's `do_connect`: open a connection with the secret's credentials.
+
+    A refused login (the password was rotated since INIT) reads the secret again, bypassing
+    every cache, and retries this one connection once with what it holds now; the back-off
+    keeps a secret that stays wrong to one read per window. A secret that cannot be read is
+    the driver's OperationalError, so it is answered like a database that is down: 503 with
+    Retry-After, stale-if-error for reference reads.
+    """
+
+    def connect(dialect: Any, record: Any, cargs: Any, cparams: dict[str, Any]) -> Any:
+        errors = dialect.loaded_dbapi
+        try:
+            params = secret.get()
+        except SecretUnavailable as exc:
+            raise errors.OperationalError(f"database credentials unavailable: {exc}") from None
+        try:
+            connection = dialect.connect(*cargs, **{**cparams, **params})
+        except errors.OperationalError as exc:
+            if not login_refused(exc):
+                raise
+            logger.warning("database login refused", extra={"secret": str(secret.ref)})
+            fresh = secret.rejected(params)
+            if fresh is None:
+                raise
+            connection = dialect.connect(*cargs, **{**cparams, **fresh})
+        secret.accepted()
+        return connection
+
+    return connect
+
+
+engine = build_engine(settings, credentials.database)
 event.listen(engine, "before_cursor_execute", count_statement)
 
 # expire_on_commit=False: handlers return the objects they wrote after the commit.

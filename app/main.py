@@ -39,7 +39,7 @@ TAGS = [
     {"name": "orders", "description": "Quote, place and read orders, priced from the settings."},
     {"name": "health", "description": "The state of this execution environment's cache."},
 ]
-if config.admin_api_key is not None:  # the admin router is mounted only then (below)
+if config.admin_api_enabled:  # the admin router is mounted only then (below)
     TAGS.append({"name": "admin", "description": "Change settings and refresh the cache."})
 
 app = FastAPI(
@@ -72,7 +72,7 @@ for router in (datasets.router, conversion.router, datasets.legacy_router):
     mount(router)
 for module in (health, orders, docs):
     mount(module.router)
-if config.admin_api_key is not None:
+if config.admin_api_enabled:
     from app.routes import admin  # only imported where it can be used
 
     mount(admin.router)

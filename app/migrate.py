@@ -16,6 +16,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.pool import NullPool
 
 from app.config import load_settings
+from app.credentials import database_url
 
 ALEMBIC_INI = Path(__file__).resolve().parent.parent / "alembic.ini"
 
@@ -40,6 +41,6 @@ def upgrade(url: str, revision: str = "head") -> dict[str, Any]:
 
 def handler(event: dict[str, Any] | None, context: object) -> dict[str, Any]:
     """Upgrade to `event["revision"]` (default head) and say what changed."""
-    url = load_settings().database_url.get_secret_value()
+    url = database_url(load_settings())  # the plain URL, or built from the secret
     revision = (event or {}).get("revision", "head")
     return upgrade(url, str(revision))

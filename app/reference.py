@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gc
 import hashlib
-import math
 import re
 import threading
 import time
@@ -26,6 +25,7 @@ import orjson
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.backoff import Backoff
 from app.config import settings
 from app.datasets import DATASETS, Dataset, Grouping
 from app.db import engine
@@ -365,8 +365,7 @@ class ReferenceCache:
         self._current: Snapshot | None = None
         self._verified_at = 0.0  # clock() of the last successful load or revalidation
         self._lock = threading.Lock()
-        self._failures = 0
-        self._next_attempt = 0.0
+        self._backoff = Backoff(self.policy.retry_seconds, self.policy.retry_max_seconds, clock)
         self._invalidated = False
         self.last_error: str | None = None
         self.counters = {"loads": 0, "revalidations": 0, "reloads": 0, "failures": 0, "stale": 0}
@@ -414,8 +413,7 @@ class ReferenceCache:
         self._current = snapshot
         self._verified_at = self._clock()
         self._invalidated = False
-        self._failures = 0
-        self._next_attempt = 0.0
+        self._backoff.succeeded()
         self.last_error = None
 
     def current_version(self) -> int:
@@ -438,7 +436,7 @@ class ReferenceCache:
             if self.current_version() == current.version:
                 self._verified_at = self._clock()
                 self._invalidated = False
-                self._failures = 0
+                self._backoff.succeeded()
                 self.last_error = None
                 return Outcome.REVALIDATED
             self.load()
@@ -461,15 +459,15 @@ class ReferenceCache:
     def _failed(self, exc: Exception) -> None:
         # The class name says what went wrong without echoing SQL or a password.
         self.counters["failures"] += 1
-        self._failures += 1
-        delay = min(
-            self.policy.retry_seconds * 2 ** (self._failures - 1), self.policy.retry_max_seconds
-        )
-        self._next_attempt = self._clock() + delay
+        delay = self._backoff.failed()
         self.last_error = f"{type(exc).__name__}: reference data could not be loaded"
         logger.error(
             "reference cache refresh failed",
-            extra={"error": type(exc).__name__, "attempt": self._failures, "retry_in_s": delay},
+            extra={
+                "error": type(exc).__name__,
+                "attempt": self._backoff.failures,
+                "retry_in_s": delay,
+            },
         )
 
     def invalidate(self) -> None:
@@ -500,7 +498,7 @@ class ReferenceCache:
         if current is not None and not self._expired(now):
             note(Outcome.HIT, None)  # the warm path: a clock read and two compares
             return current
-        if now >= self._next_attempt and self._lock.acquire(blocking=False):
+        if self._backoff.ready(now) and self._lock.acquire(blocking=False):
             try:
                 return self._serve(self.refresh())
             finally:
@@ -515,7 +513,7 @@ class ReferenceCache:
         if current is not None and not self._expired(now):
             note(Outcome.HIT, None)  # the warm path: a clock read and two compares
             return current
-        if now >= self._next_attempt and self._lock.acquire(blocking=False):
+        if self._backoff.ready(now) and self._lock.acquire(blocking=False):
             try:
                 outcome = await anyio.to_thread.run_sync(self.refresh)
             finally:
@@ -525,7 +523,7 @@ class ReferenceCache:
 
     def _serve_expired(self) -> Snapshot:
         # Someone else is refreshing, or we are backing off after a failure.
-        if self._current is not None and self._failures == 0:
+        if self._current is not None and self._backoff.failures == 0:
             return self._serve(Outcome.HIT)  # in flight elsewhere: serve without waiting
         return self._serve(Outcome.STALE if self._current is not None else Outcome.UNAVAILABLE)
 
@@ -533,9 +531,10 @@ class ReferenceCache:
         current = self._current
         stale = self.stale_seconds() if outcome is Outcome.STALE else None
         if current is None or (stale is not None and stale > self.policy.max_stale_seconds):
-            retry_after = max(1, math.ceil(self._next_attempt - self._clock()))
             note(Outcome.UNAVAILABLE, None)
-            raise CacheUnavailable(self.last_error or "reference data is loading", retry_after)
+            raise CacheUnavailable(
+                self.last_error or "reference data is loading", self._backoff.retry_after()
+            )
         if outcome is Outcome.STALE:
             self.counters["stale"] += 1
         note(outcome, stale)

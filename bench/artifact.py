@@ -11,13 +11,18 @@ start would compile without bytecode. Runs of every kind are interleaved.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import shutil
 import statistics
 import subprocess
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import make_url
 
 from scripts import package_lambda
 
@@ -90,25 +95,38 @@ def measure(
     finally:
         _remove_checkout(checkout)
     before, _ = _unpack(directory / "refdata.zip", root / "before")
-    probes: list[tuple[str, str, Path]] = []
+    probes: list[Probe] = []
     for v, (python, tree, bare, _) in trees.items():
-        probes += [(f"{v}/pyc", python, tree), (f"{v}/nopyc", python, bare)]
-    probes.append(("before", trees[version][0], before))
+        probes += [Probe(f"{v}/pyc", python, tree), Probe(f"{v}/nopyc", python, bare)]
+    probes.append(Probe("before", trees[version][0], before))
     samples: dict[str, list[float]] = {}
     loads: dict[str, list[float]] = {}
     rss: dict[str, list[float]] = {}
     compiled: dict[str, int] = {}
-    for run in range(runs):
-        progress(f"artifact INIT run {run + 1}/{runs} ({len(probes)} fresh processes)")
-        for key, python, path in probes:
-            probe = package_lambda.probe_init(python, path, database_url)
-            if probe["status"] != 200:
-                raise RuntimeError(f"{key}: /health {probe['status']}")
-            samples.setdefault(key, []).append(float(probe["init_ms"]))
-            loads.setdefault(key, []).append(float(probe["health"]["load_ms"]))
-            rss.setdefault(key, []).append(probe["rss_kib"] / 1024)
-            compiled[key] = len(probe["compiled"])
+    secret_costs: dict[str, dict[str, list[float]]] = {}
+    with secret_probes(database_url, trees[version][0], trees[version][1], root) as extra:
+        probes += extra
+        for run in range(runs):
+            progress(f"artifact INIT run {run + 1}/{runs} ({len(probes)} fresh processes)")
+            for p in probes:
+                probe = package_lambda.probe_init(
+                    p.python, p.tree, database_url, env=p.env, runtime_path=p.runtime_path
+                )
+                if probe["status"] != 200:
+                    raise RuntimeError(f"{p.key}: /health {probe['status']}")
+                samples.setdefault(p.key, []).append(float(probe["init_ms"]))
+                loads.setdefault(p.key, []).append(float(probe["health"]["load_ms"]))
+                rss.setdefault(p.key, []).append(probe["rss_kib"] / 1024)
+                compiled[p.key] = len(probe["compiled"])
+                if probe["secret"] is not None:
+                    costs = secret_costs.setdefault(p.key, {})
+                    for name in ("import_ms", "read_ms", "reads"):
+                        costs.setdefault(name, []).append(float(probe["secret"][name]))
     return {
+        "secrets": {
+            key: {name: statistics.median(values) for name, values in costs.items()}
+            for key, costs in secret_costs.items()
+        },
         "before": BEFORE,
         "load_ms": {key: statistics.median(values) for key, values in loads.items()},
         "rss_mib": {key: statistics.median(values) for key, values in rss.items()},
@@ -124,6 +142,83 @@ def measure(
         "samples_ms": samples,
         "compiled": compiled,
     }
+
+
+@dataclass(frozen=True)
+class Probe:
+    key: str
+    python: str
+    tree: Path
+    env: dict[str, str] | None = None
+    runtime_path: Path | None = None
+
+
+# What Lambda's Python runtime carries outside the function's zip, on sys.path after it.
+RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
+
+
+def _runtime_path(root: Path) -> Path:
+    """boto3 and its dependencies, with their bytecode, as the Lambda runtime provides them
+    (its /var/runtime): the SDK client's imports come from here."""
+    import importlib.util  # noqa: PLC0415 -- only for this measurement
+
+    runtime = root / "runtime"
+    shutil.rmtree(runtime, ignore_errors=True)
+    runtime.mkdir(parents=True)
+    for name in RUNTIME_PACKAGES:
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None:
+            raise RuntimeError(f"{name} is not installed: pip install -e '.[dev]'")
+        origin = Path(spec.origin)
+        if origin.name == "__init__.py":
+            shutil.copytree(origin.parent, runtime / name)
+        else:
+            shutil.copy2(origin, runtime / origin.name)
+    package_lambda.read_only(runtime)
+    return runtime
+
+
+@contextlib.contextmanager
+def secret_probes(database_url: str, python: str, tree: Path, root: Path) -> Iterator[list[Probe]]:
+    """INIT of the same zip with the database credentials by reference (issue 14): read
+    through the Parameters and Secrets extension (a double of its HTTP protocol, its cache
+    off as serverless.yml sets it) and through Powertools Parameters on boto3, both from
+    moto's Secrets Manager on 127.0.0.1. Against "3.13/pyc" (the URL in the environment),
+    the difference is what each choice adds to INIT. None on SQLite: secrets are
+    PostgreSQL's credentials."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "postgresql":
+        yield []
+        return
+    from tests.lambda_runtime import SESSION_TOKEN  # noqa: PLC0415 -- bench-only parts
+    from tests.secrets_double import ExtensionDouble, LocalAws  # noqa: PLC0415
+
+    aws = LocalAws().start()
+    extension = ExtensionDouble(aws, SESSION_TOKEN, cache_enabled=False).start()
+    try:
+        secret = {
+            "engine": "postgres",
+            "username": url.username,
+            "password": "bench-password-not-checked",  # the bench server trusts 127.0.0.1
+            "host": url.host,
+            "port": url.port,
+            "dbname": url.database,
+        }
+        arn = aws.create_secret("refdata/bench/database", json.dumps(secret))
+        by_reference = {"REFDATA_DATABASE_URL": "", "REFDATA_DATABASE_SECRET": arn}
+        yield [
+            Probe("secret/extension", python, tree, by_reference | extension.env()),
+            Probe(
+                "secret/sdk",
+                python,
+                tree,
+                by_reference | aws.sdk_env() | {"REFDATA_SECRETS_CLIENT": "sdk"},
+                _runtime_path(root),
+            ),
+        ]
+    finally:
+        extension.stop()
+        aws.stop()
 
 
 def probe_rows(python: str, tree: Path, database_url: str) -> dict[str, int]:

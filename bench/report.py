@@ -291,6 +291,50 @@ def _artifact_section(measured: Mapping[str, Any]) -> list[str]:
         f"python{last} / python{first}: {medians[f'{last}/pyc'] / medians[f'{first}/pyc']:.2f}"
         f"{X} the INIT.",
     ]
+    lines += ["", "### Secrets at INIT: the extension against the SDK", ""]
+    lines += _secrets_section(measured)
+    return lines
+
+
+def _secrets_section(measured: Mapping[str, Any]) -> list[str]:
+    secrets = measured.get("secrets") or {}
+    if not secrets:
+        return ["Not measured (it needs PostgreSQL: secrets hold PostgreSQL's credentials)."]
+    version = measured["versions"][-1]
+    medians = measured["medians_ms"]
+    url = medians[f"{version}/pyc"]
+    lines = [
+        f"The same python{version} zip, INIT with the database URL in the environment "
+        "against INIT with `REFDATA_DATABASE_SECRET` (an ARN) read from moto's Secrets "
+        "Manager on 127.0.0.1: through a double of the Parameters and Secrets extension's "
+        "HTTP protocol (`REFDATA_SECRETS_CLIENT=extension`, the default; the double's own "
+        "cache off, as deployed), and through Powertools Parameters on boto3 (`sdk`; boto3 "
+        "and its dependencies on sys.path after the zip, with their bytecode, as the Lambda "
+        'runtime provides them). Medians of the same interleaved runs. "client\'s imports" '
+        'is making the client at the first read; "read" is the read itself (the SDK\'s '
+        "includes creating its boto3 client).",
+        "",
+        "| INIT of the zip | median | vs the URL | client's imports | read | reads |",
+        "|---|--:|--:|--:|--:|--:|",
+        f"| the URL in the environment | {url:,.0f} ms | — | — | — | 0 |",
+    ]
+    for key, label in (("secret/extension", "extension"), ("secret/sdk", "sdk")):
+        if key not in secrets:
+            continue
+        cost = secrets[key]
+        delta = medians[key] - url
+        lines.append(
+            f"| by reference, {label} | {medians[key]:,.0f} ms | "
+            f"{'+' if delta >= 0 else MINUS}{abs(delta):,.0f} ms | {cost['import_ms']:.1f} ms "
+            f"| {cost['read_ms']:.1f} ms | {cost['reads']:g} |"
+        )
+    lines += [
+        "",
+        "On Lambda both reads also cross the network to Secrets Manager (the same call for "
+        "both), and the extension is a process of its own that Lambda starts before the "
+        "function's INIT; neither is measured here. What is measured is what each choice "
+        "costs in the function's own INIT: the imports and the client.",
+    ]
     return lines
 
 

@@ -8,6 +8,12 @@ itself, deploy/bytecode.js), then check the result:
 
 * cfn-lint passes on the generated CloudFormation template, with Lambda Managed Instances
   disabled (the default) and enabled;
+* secrets by reference (deploy/secrets.js): the default build (the `ci` stage's example
+  references) grants the functions' role exactly GetSecretValue on the database secret,
+  GetParameter on the admin key's parameter and kms:Decrypt on the key, puts the Parameters
+  and Secrets Extension's layer (cache off) on every function, and its environment holds the
+  references, no plain-text value. The Managed Instances build also takes the plain-text
+  path (databaseUrl, no secret): no such grant, no layer;
 * the zip is at most 20 MB and holds only app/, alembic/, alembic.ini and dependencies;
 * every native library is built for that architecture, every .py has its .pyc for the
   target Python, and every .pyc is hash-based (zip timestamps cannot make it stale);
@@ -42,15 +48,26 @@ from scripts import init_probe
 REPO = Path(__file__).resolve().parent.parent
 
 
-def deployed_python() -> str:
-    """The Python version serverless.yml deploys by default: "3.13" for python3.13."""
+def stage_params(stage: str) -> dict[str, Any]:
+    """One block of serverless.yml's `params:` ("default", "ci"), as strings and lists."""
     with (REPO / "serverless.yml").open() as config:
         # A plain load: the file's CloudFormation tags are not in this part of it.
         document = yaml.load(config, Loader=yaml.BaseLoader)  # noqa: S506
-    return str(document["params"]["default"]["python"])
+    block: dict[str, Any] = document["params"][stage]
+    return block
+
+
+def deployed_python() -> str:
+    """The Python version serverless.yml deploys by default: "3.13" for python3.13."""
+    return str(stage_params("default")["python"])
 
 
 TARGET_VERSION = deployed_python()
+# The plain-text path: no secret, a database URL (`ci` is one of the plainTextStages).
+# --param cannot carry an empty value; the framework trims a space to "".
+PLAIN_TEXT_URL = "sqlite:///tmp/x.db"
+PLAIN_TEXT = ("databaseSecret= ", "adminApiKeySecret= ", f"databaseUrl={PLAIN_TEXT_URL}")
+HERE = "arn:${AWS::Partition}:%s:${AWS::Region}:${AWS::AccountId}:"
 PYC_TAG = "cpython-" + TARGET_VERSION.replace(".", "")
 MAX_ZIP_BYTES = 20 * 1024 * 1024
 ELF_MACHINE = {"x86_64": 62, "arm64": 183}  # e_machine: EM_X86_64, EM_AARCH64
@@ -78,8 +95,11 @@ IMPORT_PROBE = init_probe.source(
     # The process's resident memory once INIT is done (Linux; what Lambda's "Max Memory
     # Used" reports, as a peak).
     extra='rss = [l for l in open("/proc/self/status") if l.startswith("VmRSS:")]\n'
+    "from app.credentials import database as secret\n"
     'extra = {"health": json.loads(reply["body"]), "compiled": compiled,'
-    ' "rss_kib": int(rss[0].split()[1]) if rss else None}',
+    ' "rss_kib": int(rss[0].split()[1]) if rss else None,'
+    ' "secret": secret and {"reads": secret.reads, "import_ms": secret.import_ms,'
+    ' "read_ms": secret.read_ms}}',
 )
 
 
@@ -102,10 +122,11 @@ def find_target_python() -> str | None:
     return result.stdout.strip() if result.returncode == 0 else None
 
 
-def build(arch: str, out: Path, *params: str, repo: Path = REPO) -> Path:
+def build(arch: str, out: Path, *params: str, repo: Path = REPO, label: str = "") -> Path:
     """`npx serverless package` for one architecture (in `repo`: a checkout of this one);
-    returns the directory it wrote."""
-    target = out / "-".join([arch, *(p.partition("=")[2] for p in params)])
+    returns the directory it wrote: out/ARCH-LABEL (default label: the params' values)."""
+    label = label or "-".join(p.partition("=")[2] for p in params)
+    target = out / "-".join(filter(None, [arch, label]))
     shutil.rmtree(target, ignore_errors=True)
     env = {**os.environ, "SLS_TELEMETRY_DISABLED": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     command = [
@@ -177,6 +198,76 @@ def check_managed_instances(directory: Path, enabled: bool) -> None:
         )
 
 
+def check_secrets(directory: Path, by_reference: bool) -> None:
+    """By reference (the `ci` stage's example secrets): the role may read exactly those, the
+    extension's layer is on every function, the environment holds references and no value.
+    Plain text (PLAIN_TEXT): no grant, no layer, the URL in the environment."""
+    template = json.loads((directory / "cloudformation-template-update-stack.json").read_text())
+    resources = template["Resources"]
+    policy = resources["IamRoleLambdaExecution"]["Properties"]["Policies"][0]["PolicyDocument"]
+    granted = [s for s in policy["Statement"] if not s["Action"][0].startswith("logs:")]
+    functions = {
+        name: resource["Properties"]
+        for name, resource in resources.items()
+        if resource["Type"] == "AWS::Lambda::Function"
+    }
+    ci = stage_params("ci")
+    database, admin = ci["databaseSecret"], ci["adminApiKeySecret"]
+    # The examples are a full secret ARN (granted as it is) and an SSM parameter name.
+    if not (database.startswith("arn:aws:secretsmanager:") and admin.startswith("ssm:/")):
+        raise PackageError(f"the ci stage's example references changed: {database}, {admin}")
+    parameter = {"Fn::Sub": HERE % "ssm" + "parameter/" + admin.removeprefix("ssm:").lstrip("/")}
+
+    def allow(action: str, resource: object) -> dict[str, object]:
+        return {"Effect": "Allow", "Action": [action], "Resource": [resource]}
+
+    if by_reference:
+        expected_grants = [
+            allow("secretsmanager:GetSecretValue", database),
+            allow("ssm:GetParameter", parameter),
+            allow("kms:Decrypt", ci["secretsKmsKeyArn"]),
+        ]
+        expected_layers: list[str] | None = [ci["secretsExtensionLayer"]]
+        expected_env = {
+            "REFDATA_DATABASE_SECRET": database,
+            "REFDATA_DATABASE_URL": "",
+            "REFDATA_ADMIN_API_KEY_SECRET": admin,
+            "REFDATA_ADMIN_API_KEY": "",
+            "REFDATA_SECRETS_CLIENT": "extension",
+            "PARAMETERS_SECRETS_EXTENSION_CACHE_ENABLED": "false",
+        }
+    else:
+        expected_grants, expected_layers = [], None
+        expected_env = {
+            "REFDATA_DATABASE_SECRET": "",
+            "REFDATA_DATABASE_URL": PLAIN_TEXT_URL,
+            "REFDATA_ADMIN_API_KEY_SECRET": "",
+            "PARAMETERS_SECRETS_EXTENSION_CACHE_ENABLED": None,  # absent
+        }
+    wrong = []
+    if granted != expected_grants:
+        wrong.append(f"the role grants {granted}, not {expected_grants}")
+    if set(functions) != {"ApiLambdaFunction", "MigrateLambdaFunction"}:
+        wrong.append(f"functions {sorted(functions)}, not api and migrate")
+    for name, function in functions.items():
+        if function.get("Layers") != expected_layers:
+            wrong.append(f"{name} has layers {function.get('Layers')}, not {expected_layers}")
+        variables = function.get("Environment", {}).get("Variables", {})
+        env = {key: variables.get(key) for key in expected_env}
+        if env != expected_env:
+            wrong.append(f"{name}'s environment has {env}, not {expected_env}")
+    if wrong:
+        path = "by reference" if by_reference else "plain text"
+        raise PackageError(f"secrets {path}, but the template is wrong: " + "; ".join(wrong))
+    if by_reference:
+        say(
+            f"secrets by reference: {len(granted)} grants (secret, parameter, key), "
+            f"the extension layer on {len(functions)} functions"
+        )
+    else:
+        say("secrets in plain text: no grant, no layer")
+
+
 def check_zip(directory: Path, arch: str) -> Path:
     artifact = directory / "refdata.zip"
     size = artifact.stat().st_size
@@ -225,16 +316,30 @@ def check_zip(directory: Path, arch: str) -> Path:
     return artifact
 
 
-def probe_init(python: str, tree: Path, database_url: str) -> dict[str, Any]:
+def probe_init(
+    python: str,
+    tree: Path,
+    database_url: str,
+    *,
+    env: dict[str, str] | None = None,
+    runtime_path: Path | None = None,
+) -> dict[str, Any]:
+    """INIT of the unpacked zip `tree`: on `database_url`, or on what `env` configures
+    (REFDATA_DATABASE_URL="" and a secret, say). `runtime_path` stands for what the Lambda
+    runtime itself puts on sys.path after the function's code (its boto3)."""
     env = {
         "PATH": os.environ.get("PATH", ""),
         "REFDATA_DATABASE_URL": database_url,
         "REFDATA_LOG_LEVEL": "WARNING",
         "AWS_LAMBDA_FUNCTION_NAME": "refdata-api",
+        **(env or {}),
     }
     # -I: no PYTHON* variables, no site of this machine (the tree goes on sys.path by hand);
     # -B: never write bytecode, as on Lambda's read-only /var/task (root ignores chmod).
-    code = f"import sys; sys.path.insert(0, {str(tree)!r})\n" + IMPORT_PROBE
+    code = f"import sys; sys.path.insert(0, {str(tree)!r})\n"
+    if runtime_path is not None:
+        code += f"sys.path.append({str(runtime_path)!r})\n"
+    code += IMPORT_PROBE
     try:
         result = init_probe.run([python, "-I", "-B"], code, str(tree), cwd=tree, env=env)
     except init_probe.ProbeError as error:
@@ -322,15 +427,20 @@ def main(argv: list[str] | None = None) -> int:
             directory = build(arch, args.out)
             lint_template(directory)
             check_managed_instances(directory, enabled=False)
+            check_secrets(directory, by_reference=True)
             artifact = check_zip(directory, arch)
             if arch == HOST_ARCH:
                 run_package(artifact, python, args.runs)
             else:
                 host = platform.machine()
                 say(f"{arch}: not importable on this {host} machine; checked statically")
-        directory = build(arches[0], args.out, "managedInstances=enabled")
+        # One more build for both variants off the default: LMI and the plain-text path.
+        directory = build(
+            arches[0], args.out, "managedInstances=enabled", *PLAIN_TEXT, label="lmi-plain-text"
+        )
         lint_template(directory)
         check_managed_instances(directory, enabled=True)
+        check_secrets(directory, by_reference=False)
     except PackageError as error:
         print(f"[package] FAILED: {error}", file=sys.stderr)
         return 1

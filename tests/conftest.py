@@ -14,10 +14,12 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from starlette.middleware import Middleware
 
-from tests import pg
+from tests import leaks, pg
 from tests.support import ADMIN_KEY, Database, ServerStatements, SqlWindow, migrate
 
 APP_ROLE = "refdata_app"
@@ -85,6 +87,7 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     os.environ.setdefault("REFDATA_LOG_LEVEL", "WARNING")
     os.environ.setdefault("REFDATA_ADMIN_API_KEY", ADMIN_KEY)
+    leaks.register("the admin key", os.environ["REFDATA_ADMIN_API_KEY"])
     BACKEND = Backend(config.getoption("--db"))
     if BACKEND.skip_reason is None:
         # Set before anything (alembic's env.py included) imports app.config.
@@ -134,6 +137,50 @@ def _app_uses_the_test_database(backend: Backend) -> None:
 
     if backend.skip_reason is None:
         assert engine.url.render_as_string(hide_password=False) == backend.main.url
+
+
+class _CheckedStream:
+    """The app's log stream, each line checked for secrets on its way (tests/leaks.py)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        leaks.check(text, "a log line")
+        return int(self._stream.write(text))
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_secret_leaves_the_app() -> Iterator[None]:
+    """Every response of the in-process app and every line of its log is checked."""
+    from app.logs import _Sink
+    from app.main import app
+
+    app.user_middleware.insert(0, Middleware(leaks.Watch))
+    app.middleware_stack = None  # rebuilt, with the watch outermost, on the next request
+    handler = _Sink.handler
+    assert handler is not None
+    original = handler.setStream(_CheckedStream(handler.stream))
+    yield
+    if original is not None:
+        handler.setStream(original)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A test during which a secret value was seen fails, naming where (not the value)."""
+    report: pytest.TestReport = yield
+    for title, content in report.sections:
+        if title.endswith(report.when):  # each phase's own (later reports repeat earlier ones)
+            leaks.check(content, f"the test's {title.lower()}")
+    found = leaks.take_found()
+    if found and report.outcome != "failed":
+        report.outcome = "failed"
+        report.longrepr = "a secret value was seen in " + "; ".join(found)
+    return report
 
 
 @pytest.fixture(scope="session")

@@ -50,6 +50,7 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import IO, Any, cast
 
+from tests import leaks
 from tests.events import ACCOUNT, http_v2
 from tests.processes import terminate
 
@@ -62,6 +63,10 @@ _RESULT_PATH = re.compile(rf"^{RUNTIME}/invocation/([^/]+)/(response|error)$")
 # Inherited from the caller's environment; everything else a Lambda function sees is set here.
 _PASSTHROUGH = ("PATH", "TMPDIR", "SYSTEMROOT")
 _UCRED = struct.Struct("3i")  # SO_PEERCRED: pid, uid, gid
+# The role credentials every function process gets, as Lambda sets them (fakes).
+SESSION_SECRET_KEY = "emulated-secret-access-key-" + uuid.uuid4().hex
+SESSION_TOKEN = "emulated-session-token-" + uuid.uuid4().hex
+leaks.register("the function's AWS credentials", SESSION_SECRET_KEY, SESSION_TOKEN)
 
 
 class FunctionError(RuntimeError):
@@ -149,6 +154,7 @@ class _Output:
         self._eof = False
 
     def _append(self, line: str) -> None:
+        leaks.check(line, "a function process's output")
         with self._changed:
             self._lines.append(line)
             self._changed.notify_all()
@@ -611,6 +617,10 @@ class RuntimeEmulator:
             "AWS_LAMBDA_LOG_STREAM_NAME": f"{today}/[$LATEST]{uuid.uuid4().hex}",
             "AWS_REGION": self.region,
             "AWS_DEFAULT_REGION": self.region,
+            # The execution role's temporary credentials (fakes; registered as secrets).
+            "AWS_ACCESS_KEY_ID": "ASIAREFDATAEMULATOR0",
+            "AWS_SECRET_ACCESS_KEY": SESSION_SECRET_KEY,
+            "AWS_SESSION_TOKEN": SESSION_TOKEN,
             "TZ": ":UTC",
             "LANG": "C.UTF-8",  # Lambda has en_US.UTF-8; C.UTF-8 exists on every glibc
         }
@@ -733,6 +743,7 @@ class RuntimeEmulator:
             )
         if not isinstance(document, dict):
             raise FunctionError(f"the handler returned {invocation.body[:200]!r}, not an object")
+        leaks.check(invocation.body, "a function's reply")
         return Served(invocation.served_by, document)
 
     def _check_alive(self) -> None:

@@ -66,6 +66,16 @@ class PostgresServer:
             row = cursor.fetchone() if cursor.description else None
         return "" if row is None else str(row[0])
 
+    def require_password(self, role: str) -> None:
+        """Make `role` log in with its password over TCP (scram-sha-256), as on RDS; every
+        other role stays trusted."""
+        hba = self.datadir / "pg_hba.conf"
+        line = f"host all {role} 127.0.0.1/32 scram-sha-256\n"
+        text = hba.read_text()
+        if line not in text:
+            hba.write_text(line + text)  # the first matching line wins
+            self.admin("SELECT pg_reload_conf()")
+
     def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
         command = [str(self.bindir / args[0]), *args[1:]]
         if os.geteuid() == 0:

@@ -117,8 +117,11 @@ def reply(response: dict[str, Any]) -> Reply:
 def run_python(
     code: str, env: dict[str, str], timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
-    """Run `code` in a fresh interpreter (a new execution environment) from the repo root."""
-    return subprocess.run(
+    """Run `code` in a fresh interpreter (a new execution environment) from the repo root;
+    what it prints is checked for secrets (tests/leaks.py)."""
+    from tests import leaks
+
+    result = subprocess.run(
         [sys.executable, "-c", code],
         cwd=REPO,
         env={**os.environ, **env},
@@ -127,6 +130,8 @@ def run_python(
         timeout=timeout,
         check=False,
     )
+    leaks.check(result.stdout + result.stderr, "a fresh interpreter's output")
+    return result
 
 
 def invoke(event: dict[str, Any]) -> Reply:

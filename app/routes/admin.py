@@ -1,8 +1,8 @@
 """Admin API: change business settings and refresh this environment's cache.
 
-Mounted only when REFDATA_ADMIN_API_KEY is set. Every write bumps `reference_version` in
-the same transaction, which is how other execution environments learn of it (after their
-TTL); this environment revalidates on its next read, after the commit.
+Mounted only when REFDATA_ADMIN_API_KEY (or REFDATA_ADMIN_API_KEY_SECRET) is set. Every write
+bumps `reference_version` in the same transaction, which is how other execution environments
+learn of it (after their TTL); this environment revalidates on its next read, after the commit.
 """
 
 from __future__ import annotations
@@ -13,12 +13,15 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Annotated
 
+import anyio.to_thread
 from fastapi import APIRouter, Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import event, update
 from sqlalchemy.orm import Session
 
 from app.config import settings
+from app.credentials import SecretUnavailable
+from app.credentials import admin as admin_secret
 from app.datasets import (
     CURRENCIES,
     SETTING_INT_MAX,
@@ -68,15 +71,50 @@ def _digest(secret: str) -> bytes:
     return hashlib.sha256(secret.encode()).digest()
 
 
+class KeyUnavailable(Problem):
+    status = 503
+    kind = "admin-key-unavailable"
+    title = "Admin key unavailable"
+
+
+def _matches(presented: bytes, key: str) -> bool:
+    return hmac.compare_digest(presented, _digest(key))
+
+
 async def require_admin(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> None:
-    key = settings.admin_api_key
-    if key is None or credentials is None:
+    if credentials is None:
         raise Unauthorized("Send the admin key as 'Authorization: Bearer <key>'.")
-    if not hmac.compare_digest(_digest(credentials.credentials), _digest(key.get_secret_value())):
+    presented = _digest(credentials.credentials)
+    secret = admin_secret
+    if secret is None:  # the key itself is in the environment (development)
+        if settings.admin_api_key is None or not _matches(
+            presented, settings.admin_api_key.get_secret_value()
+        ):
+            raise Forbidden("That key is not the admin key.")
+        return
+    # By reference: the key read at INIT; read again (off the event loop) only if it is
+    # not in memory, or after a key that does not match it, at most once per back-off.
+    key = secret.value
+    try:
+        if key is None:
+            key = await anyio.to_thread.run_sync(secret.get)
+    except SecretUnavailable as exc:
+        problem = KeyUnavailable("The admin key could not be read; retry shortly.")
+        problem.headers = {"Retry-After": str(exc.retry_after)}
+        raise problem from None
+    if _matches(presented, key):
+        secret.accepted()
+        return
+    fresh = await anyio.to_thread.run_sync(secret.rejected, key)
+    if fresh is None or not _matches(presented, fresh):
         raise Forbidden("That key is not the admin key.")
+    secret.accepted()
 
+
+if admin_secret is not None:
+    admin_secret.load()  # at INIT, with the router (never raises: a 503 until it is read)
 
 router = APIRouter(
     prefix="/admin",

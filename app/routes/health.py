@@ -22,12 +22,12 @@ async def health(response: Response) -> HealthRead:
     """Cache version, age, freshness and counters; 503 while no reference data is servable."""
     try:
         snapshot = await cache.asnapshot()  # refreshes like any reference read would
-    except CacheUnavailable:
+    except CacheUnavailable as exc:
         snapshot = None
+        response.status_code = 503
+        response.headers["Retry-After"] = str(exc.retry_after)
     response.headers["Cache-Control"] = "no-store"
     stale = cache.stale_seconds() if cache.last_error else None
-    if snapshot is None:
-        response.status_code = 503
     status = "unavailable" if snapshot is None else "stale" if stale is not None else "ok"
     return HealthRead(
         status=status,
