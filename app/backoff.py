@@ -27,7 +27,9 @@ class Backoff:
     def failed(self) -> float:
         """Record a failure; the seconds until the next attempt."""
         self.failures += 1
-        delay: float = min(self.first * 2.0 ** (self.failures - 1), self.most)
+        # The exponent stops growing long before it could overflow a float (an outage of
+        # days is thousands of failures in a row); the delay stops at `most` long before.
+        delay: float = min(self.first * 2.0 ** min(self.failures - 1, 64), self.most)
         self.next_attempt = self._clock() + delay
         return delay
 

@@ -21,6 +21,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import orjson
@@ -45,14 +46,22 @@ class SecretUnavailable(Exception):
 
 # (reference, bypass caches) -> the secret's text.
 Reader = Callable[[SecretRef, bool], str]
+# Connections to the extension refused before one is given up (50 ms apart): Lambda starts
+# the function's INIT once extensions have registered; a moment covers a late listener.
+_CONNECT_ATTEMPTS = 3
+
+
+def _loads(data: str | bytes) -> Any:
+    """JSON, or None if it is not: no exception (its context would hold the text) escapes."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
 
 
 def _aws_error(body: bytes) -> str:
     """The AWS error code of an error body (`ResourceNotFoundException`), never its text."""
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return "no error code"
+    document = _loads(body)
     if isinstance(document, dict):
         for key in ("__type", "Code", "code", "errorType"):
             code = document.get(key)
@@ -78,6 +87,15 @@ def extension_reader(timeout: float) -> Reader:
 
     port = int(os.environ.get("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", "2773"))
 
+    def get(path: str, headers: dict[str, str]) -> tuple[int, bytes]:
+        connection = http.client.HTTPConnection("localhost", port, timeout=timeout)
+        try:
+            connection.request("GET", path, headers=headers)
+            response = connection.getresponse()
+            return response.status, response.read()
+        finally:
+            connection.close()
+
     def read(ref: SecretRef, fresh: bool) -> str:
         token = os.environ.get("AWS_SESSION_TOKEN")
         if not token:
@@ -88,31 +106,28 @@ def extension_reader(timeout: float) -> Reader:
             path = "/systemsmanager/parameters/get?" + urlencode(
                 {"name": ref.id, "withDecryption": "true"}
             )
-        connection = http.client.HTTPConnection("localhost", port, timeout=timeout)
-        try:
-            connection.request("GET", path, headers={"X-Aws-Parameters-Secrets-Token": token})
-            response = connection.getresponse()
-            body = response.read()
-        except (OSError, http.client.HTTPException) as exc:
-            raise SecretUnavailable(
-                f"{ref}: the Parameters and Secrets extension on localhost:{port} did not "
-                f"answer ({type(exc).__name__})"
-            ) from None
-        finally:
-            connection.close()
-        if response.status != 200:
-            raise SecretUnavailable(
-                f"{ref}: the extension answered {response.status} ({_aws_error(body)})"
-            )
-        try:
-            document = orjson.loads(body)
-            value = (
-                document["SecretString"]
-                if ref.service == "secretsmanager"
-                else document["Parameter"]["Value"]
-            )
-        except (orjson.JSONDecodeError, KeyError, TypeError):
-            raise SecretUnavailable(f"{ref}: the extension's answer holds no text value") from None
+        headers = {"X-Aws-Parameters-Secrets-Token": token}
+        for attempt in range(_CONNECT_ATTEMPTS):
+            try:
+                status, body = get(path, headers)
+                break
+            except (OSError, http.client.HTTPException) as exc:
+                # Refused: not listening yet, perhaps (or not there at all): once more.
+                if isinstance(exc, ConnectionRefusedError) and attempt + 1 < _CONNECT_ATTEMPTS:
+                    time.sleep(0.05)
+                    continue
+                raise SecretUnavailable(
+                    f"{ref}: the Parameters and Secrets extension on localhost:{port} did not "
+                    f"answer ({type(exc).__name__})"
+                ) from None
+        if status != 200:
+            raise SecretUnavailable(f"{ref}: the extension answered {status} ({_aws_error(body)})")
+        document = _loads(body)
+        if ref.service == "secretsmanager":
+            value = document.get("SecretString") if isinstance(document, dict) else None
+        else:
+            parameter = document.get("Parameter") if isinstance(document, dict) else None
+            value = parameter.get("Value") if isinstance(parameter, dict) else None
         if not isinstance(value, str):
             raise SecretUnavailable(f"{ref}: the extension's answer holds no text value")
         return value
@@ -133,7 +148,10 @@ def sdk_reader(timeout: float) -> Reader:
     )
     from botocore.config import Config  # noqa: PLC0415
 
-    config = Config(connect_timeout=timeout, read_timeout=timeout, retries={"max_attempts": 2})
+    # One attempt: two secrets at INIT must fit in INIT's 10 s however the network is.
+    config = Config(
+        connect_timeout=timeout, read_timeout=timeout, retries={"total_max_attempts": 1}
+    )
     providers: dict[str, Any] = {}
 
     def read(ref: SecretRef, fresh: bool) -> str:
@@ -156,6 +174,14 @@ def sdk_reader(timeout: float) -> Reader:
         return value
 
     return read
+
+
+@dataclass(frozen=True, slots=True)
+class Reread(Generic[T]):
+    """What `Secret.rejected` found."""
+
+    value: T | None  # what the secret holds now, if not what was refused
+    unavailable: SecretUnavailable | None = None  # the read that was tried failed
 
 
 class Secret(Generic[T]):
@@ -220,49 +246,59 @@ class Secret(Generic[T]):
             self._backoff.succeeded()
             return value
 
-    def rejected(self, value: T) -> T | None:
-        """`value` was refused. Read the secret again, bypassing every cache, and return
-        what it holds now if that differs; None if it is the same, cannot be read, or the
-        back-off says not yet (the caller then fails this request as it would have)."""
+    def rejected(self, value: T) -> Reread[T]:
+        """`value` was refused. Read the secret again, bypassing every cache, unless the
+        back-off says not yet or it was read under a window ago; `Reread.value` is what it
+        holds now if that differs (the caller retries with it), else None (the caller
+        fails this request as it would have)."""
         with self._lock:
             current = self._value
             if current is not None and current != value:
-                return current  # another thread read it again meanwhile
+                return Reread(current)  # another thread read it again meanwhile
             if not self._backoff.ready():
-                return None
+                return Reread(None)
             self._backoff.failed()  # the window starts now, whatever this read brings
             if self._clock() - self._read_at < self._backoff.first:
                 logger.warning(
                     "secret refused just after it was read; not read again yet",
                     extra={"secret": str(self.ref), "retry_in_s": self._backoff.retry_after()},
                 )
-                return None
+                return Reread(None)
             try:
                 fresh = self._read(fresh=True)
-            except SecretUnavailable:
-                return None
+            except SecretUnavailable as exc:
+                exc.retry_after = self._backoff.retry_after()
+                return Reread(None, unavailable=exc)
             changed = fresh != value
             logger.warning(
                 "secret refused and read again",
                 extra={"secret": str(self.ref), "changed": changed},
             )
-            return fresh if changed else None
+            return Reread(fresh if changed else None)
 
     def accepted(self) -> None:
         """What `get` or `rejected` returned worked: later refusals read again at once."""
-        if self._backoff.failures:
-            self._backoff.succeeded()
+        if self._backoff.failures:  # the warm path: no lock
+            with self._lock:
+                self._backoff.succeeded()
 
     def _read(self, fresh: bool) -> T:
         self.reads += 1
         try:
-            if self._reader is None:
+            try:
+                if self._reader is None:
+                    started = time.perf_counter()
+                    self._reader = self._make_reader()  # the client's imports, once
+                    self.import_ms = (time.perf_counter() - started) * 1000
                 started = time.perf_counter()
-                self._reader = self._make_reader()  # the client's imports, once
-                self.import_ms = (time.perf_counter() - started) * 1000
-            started = time.perf_counter()
-            value = self._parse(self._reader(self.ref, fresh))
-            self.read_ms = (time.perf_counter() - started) * 1000
+                value = self._parse(self._reader(self.ref, fresh))
+                self.read_ms = (time.perf_counter() - started) * 1000
+            except SecretUnavailable:
+                raise
+            except Exception as exc:  # the client itself failed (not installed, misconfigured)
+                raise SecretUnavailable(
+                    f"{self.ref}: the secrets client failed ({type(exc).__name__})"
+                ) from None
         except SecretUnavailable as exc:
             self.error = str(exc)
             logger.error(
@@ -279,6 +315,59 @@ class Secret(Generic[T]):
 
 
 _POSTGRES_ENGINES = ("postgres", "postgresql", "aurora-postgresql")
+# What a URL in a secret may add: TLS and session targeting.
+_URL_OPTIONS = frozenset(
+    {"sslmode", "sslrootcert", "sslcert", "sslkey", "sslcrl", "channel_binding"}
+    | {"target_session_attrs", "gssencmode"}
+)
+
+
+def _url_or_none(text: str) -> URL | None:
+    try:
+        return make_url(text)
+    except (ArgumentError, ValueError):
+        return None
+
+
+def _rds_json(ref: SecretRef, text: str, host: str | None) -> dict[str, Any]:
+    document = _loads(text)
+    if not isinstance(document, dict):
+        raise SecretUnavailable(f"{ref}: not valid JSON")
+    required = ("username", "password") if host else ("username", "password", "host")
+    missing = [k for k in required if not document.get(k)]
+    if missing:
+        raise SecretUnavailable(f"{ref}: the secret has no {', '.join(missing)}")
+    engine = document.get("engine", "postgres")
+    if engine not in _POSTGRES_ENGINES:
+        raise SecretUnavailable(f"{ref}: engine {engine!r} is not PostgreSQL")
+    port = document.get("port") or 5432
+    if isinstance(port, str) and port.isdigit():
+        port = int(port)
+    if not isinstance(port, int) or isinstance(port, bool):
+        raise SecretUnavailable(f"{ref}: port is not a number")
+    return {
+        "user": str(document["username"]),
+        "password": str(document["password"]),
+        "host": str(document.get("host")),
+        "port": port,
+        "dbname": str(document.get("dbname") or "postgres"),
+    }
+
+
+def _postgresql_url(ref: SecretRef, text: str) -> dict[str, Any]:
+    url = _url_or_none(text)
+    if url is None:
+        raise SecretUnavailable(f"{ref}: neither RDS JSON nor a database URL")
+    if url.get_backend_name() not in ("postgresql", "postgres"):
+        raise SecretUnavailable(f"{ref}: the URL is not a PostgreSQL one")
+    params = url.translate_connect_args(username="user", database="dbname")
+    for key, option in url.query.items():
+        # Only TLS and session targeting, each given once: nothing that could replace the
+        # statement timeout or the connect timeout.
+        if key not in _URL_OPTIONS or not isinstance(option, str):
+            raise SecretUnavailable(f"{ref}: the URL option {key!r} is not supported")
+        params[key] = option
+    return params
 
 
 def database_params(
@@ -291,38 +380,7 @@ def database_params(
 
     def parse(text: str) -> dict[str, Any]:
         text = text.strip()
-        if text.startswith("{"):
-            try:
-                document = orjson.loads(text)
-            except orjson.JSONDecodeError:
-                raise SecretUnavailable(f"{ref}: not valid JSON") from None
-            required = ("username", "password") if host else ("username", "password", "host")
-            missing = [k for k in required if not document.get(k)]
-            if missing:
-                raise SecretUnavailable(f"{ref}: the secret has no {', '.join(missing)}")
-            engine = document.get("engine", "postgres")
-            if engine not in _POSTGRES_ENGINES:
-                raise SecretUnavailable(f"{ref}: engine {engine!r} is not PostgreSQL")
-            try:
-                port = int(document.get("port") or 5432)
-            except (TypeError, ValueError):
-                raise SecretUnavailable(f"{ref}: port is not a number") from None
-            params = {
-                "user": str(document["username"]),
-                "password": str(document["password"]),
-                "host": str(document.get("host")),
-                "port": port,
-                "dbname": str(document.get("dbname") or "postgres"),
-            }
-        else:
-            try:
-                url = make_url(text)
-            except (ArgumentError, ValueError):
-                raise SecretUnavailable(f"{ref}: neither RDS JSON nor a database URL") from None
-            if url.get_backend_name() not in ("postgresql", "postgres"):
-                raise SecretUnavailable(f"{ref}: the URL is not a PostgreSQL one")
-            params = url.translate_connect_args(username="user", database="dbname")
-            params.update(url.query)
+        params = _rds_json(ref, text, host) if text.startswith("{") else _postgresql_url(ref, text)
         if host:
             params["host"] = host
         if name:
@@ -343,20 +401,24 @@ def admin_key(ref: SecretRef) -> Callable[[str], str]:
 
 
 def _reader_for(config: Settings) -> Callable[[], Reader]:
+    """The client, made at the first read and shared by every secret of the process."""
     timeout = float(config.secrets_timeout_seconds)
-    if config.secrets_client == "sdk":
-        return lambda: sdk_reader(timeout)
-    return lambda: extension_reader(timeout)
+    make = sdk_reader if config.secrets_client == "sdk" else extension_reader
+    made: list[Reader] = []
 
+    def reader() -> Reader:
+        if not made:
+            made.append(make(timeout))
+        return made[0]
 
-def _backoff(config: Settings) -> Backoff:
-    return Backoff(config.cache_retry_seconds, config.cache_retry_max_seconds, time.monotonic)
+    return reader
 
 
 def secrets_of(config: Settings) -> tuple[Secret[dict[str, Any]] | None, Secret[str] | None]:
     """This process's database and admin-key secrets, as configured (None: not by reference)."""
     reader = _reader_for(config)
     database = admin = None
+    first, most = config.cache_retry_seconds, config.cache_retry_max_seconds
     if config.database_secret is not None:
         ref = config.database_secret
         database = Secret(
@@ -364,11 +426,15 @@ def secrets_of(config: Settings) -> tuple[Secret[dict[str, Any]] | None, Secret[
             ref,
             database_params(ref, config.database_host, config.database_name),
             reader,
-            _backoff(config),
+            # Like the cache's revalidation: doubling while the refusals go on.
+            Backoff(first, most, time.monotonic),
         )
     if config.admin_api_key_secret is not None:
         ref = config.admin_api_key_secret
-        admin = Secret("admin key", ref, admin_key(ref), reader, _backoff(config))
+        # A fixed window: anyone can send a wrong key, and must not be able to stretch
+        # the wait before a rotated key is read.
+        window = Backoff(first, first, time.monotonic)
+        admin = Secret("admin key", ref, admin_key(ref), reader, window)
     return database, admin
 
 

@@ -63,7 +63,8 @@ def build_engine(config: Settings, secret: Secret[dict[str, Any]] | None = None)
 def login_refused(error: Exception) -> bool:
     """PostgreSQL refused the credentials (SQLSTATE 28P01 / 28000). libpq reports a failed
     login before any session exists, so psycopg carries no SQLSTATE then: the server's
-    message says it."""
+    message says it, in the server's `lc_messages` language, English on RDS and Aurora
+    (another language: a rotated password is seen only after a restart of the process)."""
     text = str(error)
     return getattr(error, "sqlstate", None) in ("28P01", "28000") or (
         "password authentication failed" in text or "PAM authentication failed" in text
@@ -92,7 +93,7 @@ def _connect_with(secret: Secret[dict[str, Any]]) -> Any:
             if not login_refused(exc):
                 raise
             logger.warning("database login refused", extra={"secret": str(secret.ref)})
-            fresh = secret.rejected(params)
+            fresh = secret.rejected(params).value
             if fresh is None:
                 raise
             connection = dialect.connect(*cargs, **{**cparams, **fresh})

@@ -28,6 +28,9 @@ const LAYER_ARN = /^arn:[^:]+:lambda:([^:]+):\d{12}:layer:([^:]+):\d+$/;
 const KMS_KEY_ARN = /^arn:[^:]+:kms:[^:]+:\d{12}:key\/[^/]+$/;
 const HERE = 'arn:${AWS::Partition}:%s:${AWS::Region}:${AWS::AccountId}:';
 const GET_SECRET = 'secretsmanager:GetSecretValue';
+const VIA_SERVICES = ['secretsmanager', 'ssm'].map((name) => ({
+  'Fn::Sub': `${name}.\${AWS::Region}.amazonaws.com`,
+}));
 
 // What one reference needs: the IAM action and the resource it is allowed on. `fail` throws.
 function grantFor(reference, fail) {
@@ -122,7 +125,13 @@ class Secrets {
     const kmsKey = value('kmsKeyArn');
     if (kmsKey) {
       if (!KMS_KEY_ARN.test(kmsKey)) fail(`secretsKmsKeyArn "${kmsKey}" is not a key ARN`);
-      statements.push({ Effect: 'Allow', Action: ['kms:Decrypt'], Resource: [kmsKey] });
+      // Only for decrypting through Secrets Manager or SSM, not any use of the key.
+      statements.push({
+        Effect: 'Allow',
+        Action: ['kms:Decrypt'],
+        Resource: [kmsKey],
+        Condition: { StringEquals: { 'kms:ViaService': VIA_SERVICES } },
+      });
     }
     const iam = (service.provider.iam = service.provider.iam || {});
     if (typeof iam.role === 'string') {

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from starlette.middleware import Middleware
 
 from tests import leaks, pg
 from tests.support import ADMIN_KEY, Database, ServerStatements, SqlWindow, migrate
@@ -155,18 +154,42 @@ class _CheckedStream:
 
 @pytest.fixture(scope="session", autouse=True)
 def _no_secret_leaves_the_app() -> Iterator[None]:
-    """Every response of the in-process app and every line of its log is checked."""
+    """Every response of the in-process app and every line of its log is checked, and so
+    are uvicorn servers' logs and replies."""
     from app.logs import _Sink
     from app.main import app
+    from reliability import environments
 
-    app.user_middleware.insert(0, Middleware(leaks.Watch))
-    app.middleware_stack = None  # rebuilt, with the watch outermost, on the next request
+    # Outside Starlette's ServerErrorMiddleware too: a 500 is checked like any response.
+    app.middleware_stack = leaks.Watch(app.build_middleware_stack())
     handler = _Sink.handler
     assert handler is not None
     original = handler.setStream(_CheckedStream(handler.stream))
+    stop, request = environments.Uvicorn.stop, environments.HttpClient.request
+
+    def stop_and_check(self: environments.Uvicorn) -> None:
+        stop(self)
+        leaks.check(self.log(), f"the log of uvicorn {self.asgi}")
+
+    def request_and_check(self: environments.HttpClient, *args: Any, **kwargs: Any) -> Any:
+        answer = request(self, *args, **kwargs)
+        leaks.check(answer[0].body, "a uvicorn server's reply")
+        return answer
+
+    environments.Uvicorn.stop = stop_and_check  # type: ignore[method-assign]
+    environments.HttpClient.request = request_and_check  # type: ignore[method-assign]
     yield
+    environments.Uvicorn.stop, environments.HttpClient.request = stop, request  # type: ignore[method-assign]
     if original is not None:
         handler.setStream(original)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """What was seen after the last test's report still fails the run."""
+    found = leaks.take_found()
+    if found:
+        print("\na secret value was seen in " + "; ".join(found))
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.hookimpl(wrapper=True)

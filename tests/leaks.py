@@ -3,20 +3,26 @@
 Every secret the suite makes or hands the app is registered here (`register`): the admin
 keys, database passwords and secret strings, the Lambda environment's credentials. Then:
 
-* every response the app sends in this process passes through `Watch`, an ASGI wrapper put
-  outside the app's own middleware (tests/conftest.py), headers and body;
+* every response the app sends in this process passes through `Watch`, wrapped around the
+  app's whole middleware stack (tests/conftest.py), headers and body, 500s included;
+* every line the app logs in this process, as it is written (conftest's `_CheckedStream`);
 * every line a function process writes (tests/lambda_runtime.py) and every reply it
-  returns, and the output of `run_python`, are checked as they arrive;
-* every test's captured stdout, stderr and log records are checked after each phase.
+  returns, the output of `run_python` and of the other function processes tests start, and
+  every uvicorn server's log and replies (reliability/environments.py's Uvicorn and
+  HttpClient, checked from conftest);
+* every test's captured stdout, stderr and log records, after each phase.
 
 A value found in any of them fails the test that was running (conftest's makereport hook),
-naming where it was seen but not the value.
+naming where it was seen but not the value; one found after the last test fails the session.
+Each value is also looked for as it appears inside a JSON string and in a URL.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 # Shorter values could match by accident (and are not used as secrets here).
 _MIN_LENGTH = 8
@@ -26,10 +32,13 @@ _found: list[str] = []
 
 
 def register(name: str, *values: str) -> None:
+    """Watch for each value, and for the forms it takes in a JSON string and in a URL."""
     with _lock:
         for value in values:
-            if len(value) >= _MIN_LENGTH:
-                _secrets.setdefault(value, name)
+            if len(value) < _MIN_LENGTH:
+                continue
+            for form in (value, json.dumps(value)[1:-1], quote(value, safe=""), quote_plus(value)):
+                _secrets.setdefault(form, name)
 
 
 def check(text: str | bytes, where: str) -> list[str]:

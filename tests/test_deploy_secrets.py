@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from scripts.package_lambda import KMS_VIA_SERVICES
 from tests.support import REPO
 
 NODE = shutil.which("node")
@@ -137,7 +138,7 @@ CASES: list[tuple[str, str, dict[str, Any], list[dict[str, Any]] | str]] = [
         secrets(databaseSecret="ssm:/refdata/prod/database", kmsKeyArn=KMS_KEY),
         [
             allow("ssm:GetParameter", sub("ssm", "parameter/refdata/prod/database")),
-            allow("kms:Decrypt", KMS_KEY),
+            {**allow("kms:Decrypt", KMS_KEY), "Condition": KMS_VIA_SERVICES},
         ],
     ),
     (

@@ -23,6 +23,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
 from reliability.environments import Uvicorn
+from tests import leaks
 from tests.support import REPO, Database
 
 BODY = json.dumps(
@@ -68,10 +69,14 @@ def place(base: str, key: str) -> tuple[int, dict[str, Any], bool]:
     try:
         with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
             replayed = response.headers.get("Idempotent-Replayed") == "true"
-            return response.status, json.loads(response.read()), replayed
+            body = response.read()
+            leaks.check(body, "a uvicorn server's reply")
+            return response.status, json.loads(body), replayed
     except urllib.error.HTTPError as error:
         with error:
-            return error.code, json.loads(error.read()), False
+            body = error.read()
+            leaks.check(body, "a uvicorn server's reply")
+            return error.code, json.loads(body), False
 
 
 def test_sixteen_threads_with_one_key_make_one_order(server: str, database: Database) -> None:
@@ -160,6 +165,7 @@ def test_three_execution_environments_with_one_key_make_one_order(database: Data
             assert process.stdout is not None
             assert process.stderr is not None
             out, err = process.stdout.read(), process.stderr.read()
+            leaks.check(out + err, "a function process's output")
             assert process.wait(timeout=60) == 0, err.decode()
             result = next(line for line in out.splitlines() if line.startswith(b"RESULT "))
             outputs.append(json.loads(result.removeprefix(b"RESULT ")))

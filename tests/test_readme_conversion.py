@@ -16,6 +16,7 @@ from collections.abc import Iterator
 import pytest
 
 from reliability.environments import Uvicorn
+from tests import leaks
 from tests.support import REPO, Database
 
 SECTION = "## Converting old addresses"
@@ -70,6 +71,7 @@ def test_each_command_prints_what_the_readme_says(command: str, expected: str, s
         check=False,
     )
     assert ran.returncode == 0, ran.stderr
+    leaks.check(ran.stdout + ran.stderr, "the README's curl block against uvicorn")
     output = ran.stdout.strip()
     if "…" not in expected:
         try:

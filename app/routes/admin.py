@@ -107,8 +107,13 @@ async def require_admin(
     if _matches(presented, key):
         secret.accepted()
         return
-    fresh = await anyio.to_thread.run_sync(secret.rejected, key)
-    if fresh is None or not _matches(presented, fresh):
+    # Perhaps the key was rotated: read it again (at most once per fixed window).
+    reread = await anyio.to_thread.run_sync(secret.rejected, key)
+    if reread.unavailable is not None:  # the key cannot be checked now
+        problem = KeyUnavailable("The admin key could not be read; retry shortly.")
+        problem.headers = {"Retry-After": str(reread.unavailable.retry_after)}
+        raise problem
+    if reread.value is None or not _matches(presented, reread.value):
         raise Forbidden("That key is not the admin key.")
     secret.accepted()
 
