@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -105,16 +104,16 @@ class TestSettingUpdates:
         assert read.json()["value"] == 2_000_000
         assert cache.snapshot().version == version + 1
 
-    def test_writes_in_a_row_each_succeed_at_once_and_reads_go_on(self) -> None:
+    def test_writes_in_a_row_each_succeed_and_reads_go_on(self) -> None:
         # The second write revalidates the cache the first one invalidated. It used to do
         # that while its session held the pool's only connection: a 30 s wait, a 503, and
         # reference reads refused until the back-off ended (found by tests/test_fuzz.py).
         version = cache.snapshot().version
+        failures = cache.counters["failures"]
         for value in (2_000_000, 3_000_000, 4_000_000):
-            started = time.perf_counter()
             reply = admin("PUT", "/admin/settings/free_shipping_threshold_vnd", {"value": value})
             assert reply.status == 200, reply.body
-            assert time.perf_counter() - started < 10
+        assert cache.counters["failures"] == failures  # no revalidation failed, none backs off
         assert invoke(http_v2("GET", "/countries/VN")).status == 200
         read = invoke(http_v2("GET", "/settings/free_shipping_threshold_vnd"))
         assert read.json()["value"] == 4_000_000

@@ -79,14 +79,31 @@ def test_hadolint_finds_nothing(name: str, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.parametrize("name", DOCKERFILES)
-def test_every_hadolint_ignore_says_why(name: str) -> None:
-    lines = (DOCKER / name).read_text().splitlines()
+def unexplained_ignores(text: str) -> list[int]:
+    """Line numbers of `# hadolint ignore=…` directives with no reason comment above them."""
+    lines = text.splitlines()
+    found = []
     for number, line in enumerate(lines):
         if re.match(r"\s*#\s*hadolint\s+ignore=", line):
             above = lines[number - 1].strip() if number else ""
-            assert above.startswith("#"), f"docker/{name}:{number + 1}: no reason comment above"
-            assert "hadolint" not in above, f"docker/{name}:{number + 1}: no reason comment above"
+            if not above.startswith("#") or "hadolint" in above:
+                found.append(number + 1)
+    return found
+
+
+def test_the_ignore_rule_finds_an_ignore_without_a_reason() -> None:
+    """The rule below, on Dockerfiles that have ignores (ours have none today)."""
+    bare = "FROM scratch\n# hadolint ignore=DL3008\nRUN true\n"
+    explained = "FROM scratch\n# apt pins change daily\n# hadolint ignore=DL3008\nRUN true\n"
+    stacked = "# hadolint ignore=DL3008\n# hadolint ignore=DL3009\nRUN true\n"
+    assert unexplained_ignores(bare) == [2]
+    assert unexplained_ignores(explained) == []
+    assert unexplained_ignores(stacked) == [1, 2]
+
+
+@pytest.mark.parametrize("name", DOCKERFILES)
+def test_every_hadolint_ignore_says_why(name: str) -> None:
+    assert unexplained_ignores((DOCKER / name).read_text()) == [], f"docker/{name}"
 
 
 def test_the_uvicorn_image_runs_as_a_fixed_non_root_uid() -> None:

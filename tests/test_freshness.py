@@ -248,10 +248,15 @@ def test_stale_if_error_with_the_server_stopped_and_restarted(start_environment:
 
         server.stop()
         time.sleep(1.2)
+        # Served stale until max-stale (6 s) has passed, then 503: polled, a bounded number
+        # of times (the time it took is printed, not asserted).
         first_stale = time.monotonic()
-        while env.get("/countries/VN").status == 200:
-            assert time.monotonic() - first_stale < 30
+        for _ in range(60):
+            if env.get("/countries/VN").status != 200:
+                break
             time.sleep(0.5)
+        else:
+            pytest.fail("still served stale after 60 polls, 30 s, well past max-stale")
         served_stale_for = time.monotonic() - first_stale
         gone = env.get("/countries/VN")
         assert gone.status == 503

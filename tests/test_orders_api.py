@@ -399,11 +399,22 @@ def test_orders_are_listed_newest_first_a_page_at_a_time() -> None:
 
 
 def test_the_last_page_has_no_cursor_and_limit_is_at_most_100() -> None:
-    page = get("/orders?limit=100")
-    assert page.status == 200
-    body = page.json()
-    if len(body["items"]) < 100:
-        assert body["next_cursor"] is None
+    # However many orders the suite has placed: every full page before the last has a
+    # cursor, and the last page (walked to) has none.
+    cursor, pages = "", []
+    for _ in range(1000):
+        page = get(f"/orders?limit=100{cursor}")
+        assert page.status == 200
+        body = page.json()
+        pages.append(len(body["items"]))
+        if body["next_cursor"] is None:
+            break
+        assert len(body["items"]) == 100
+        cursor = f"&cursor={body['next_cursor']}"
+    else:
+        pytest.fail("1,000 pages and still a cursor")
+    assert all(count == 100 for count in pages[:-1])
+    assert pages[-1] <= 100
     for bad in ("limit=0", "limit=101", "limit=x"):
         problem(get(f"/orders?{bad}"), 422)
 
