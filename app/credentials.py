@@ -17,6 +17,7 @@ the cause (an HTTP status, an AWS error code, a missing field), never what was r
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -195,8 +196,6 @@ class Secret(Generic[T]):
         parse: Callable[[str], T],
         reader: Callable[[], Reader],
         backoff: Backoff,
-        *,
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.name = name  # "database", "admin key": what log lines call it
         self.ref = ref
@@ -204,7 +203,6 @@ class Secret(Generic[T]):
         self._make_reader = reader
         self._reader: Reader | None = None
         self._backoff = backoff
-        self._clock = clock
         self._lock = threading.Lock()
         self._value: T | None = None
         self._read_at = float("-inf")
@@ -258,7 +256,7 @@ class Secret(Generic[T]):
             if not self._backoff.ready():
                 return Reread(None)
             self._backoff.failed()  # the window starts now, whatever this read brings
-            if self._clock() - self._read_at < self._backoff.first:
+            if self._backoff.clock() - self._read_at < self._backoff.first:
                 logger.warning(
                     "secret refused just after it was read; not read again yet",
                     extra={"secret": str(self.ref), "retry_in_s": self._backoff.retry_after()},
@@ -306,7 +304,7 @@ class Secret(Generic[T]):
                 extra={"secret": str(self.ref), "of": self.name, "reason": str(exc)},
             )
             raise
-        self._value, self._read_at, self.error = value, self._clock(), None
+        self._value, self._read_at, self.error = value, self._backoff.clock(), None
         logger.info(
             "secret read",
             extra={"secret": str(self.ref), "of": self.name, "read_ms": round(self.read_ms, 1)},
@@ -404,14 +402,7 @@ def _reader_for(config: Settings) -> Callable[[], Reader]:
     """The client, made at the first read and shared by every secret of the process."""
     timeout = float(config.secrets_timeout_seconds)
     make = sdk_reader if config.secrets_client == "sdk" else extension_reader
-    made: list[Reader] = []
-
-    def reader() -> Reader:
-        if not made:
-            made.append(make(timeout))
-        return made[0]
-
-    return reader
+    return functools.cache(lambda: make(timeout))
 
 
 def secrets_of(config: Settings) -> tuple[Secret[dict[str, Any]] | None, Secret[str] | None]:

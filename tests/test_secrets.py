@@ -77,7 +77,7 @@ def unique(name: str) -> str:
 
 
 def secret_of(ref: SecretRef, reader: Any, clock: Clock, parse: Any = str) -> Secret[Any]:
-    return Secret("test", ref, parse, reader, Backoff(1, 8, clock), clock=clock)
+    return Secret("test", ref, parse, reader, Backoff(1, 8, clock))
 
 
 # References and settings.
