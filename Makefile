@@ -61,7 +61,7 @@ package: $(INSTALLED) node_modules/.package-lock.json
 ## The handler under AWS's runtime client on an emulated Runtime API; HTTP on 127.0.0.1:3000.
 lambda: $(INSTALLED)
 	$(BIN)/alembic upgrade head
-	$(BIN)/python -m tests.lambda_runtime --port 9001 --http-port 3000
+	$(BIN)/python -m harness.lambda_runtime --port 9001 --http-port 3000
 
 ## serverless-offline on http://127.0.0.1:3000, running the handler with .venv's Python.
 offline: $(INSTALLED) node_modules/.package-lock.json
@@ -71,7 +71,7 @@ offline: $(INSTALLED) node_modules/.package-lock.json
 
 ## Regenerate docs/docs-screenshot.png (the README's picture of /docs) in headless Chromium.
 docs-screenshot: $(INSTALLED)
-	$(BIN)/python -m tests.browser --screenshot docs/docs-screenshot.png
+	$(BIN)/python -m harness.browser --screenshot docs/docs-screenshot.png
 
 ## Refdata against the uncached designs, warm and cold (about 12 min); writes docs/benchmarks.md/.png.
 bench: $(INSTALLED)

@@ -4,48 +4,68 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import json
 import os
 import time
 from collections.abc import MutableMapping
-from typing import Any
+from typing import Any, ClassVar
 
 from mangum import Mangum
 from mangum.handlers import ALB, APIGateway, HTTPGateway, LambdaAtEdge
-from mangum.protocols import HTTPCycle
-from mangum.types import ASGI, Scope
+from mangum.types import ASGI, LambdaConfig, LambdaHandler, Response
 
 from app import INIT_STARTED
 from app.config import settings
 from app.db import engine
 from app.logs import logger
 from app.main import app
-from app.problems import MEDIA_TYPE
+from app.problems import MEDIA_TYPE, BadEvent, ResponseNotEncodable, encode
 from app.reference import cache
 from app.runtime import MANAGED_INSTANCES
 
 
-class _ScopeOnce:
-    """Mangum's event readers, with two changes.
+class UnreadableEvent(Exception):
+    """The event is not an HTTP request this function can read (raised while reading it)."""
 
-    The scope is built once: Mangum builds it anew each time `.scope` is read, and reads it
-    twice per invoke for HTTP API and ALB events (the second time for one key). And it
-    carries the client's URL prefix (a REST stage, a custom domain's base path) as ASGI
-    `root_path`, so links, redirects and /docs point where the client can reach them.
+
+class _Reader:
+    """One of Mangum's four event readers, through Mangum's custom-handler protocol.
+
+    Its scope is read at construction and kept: Mangum's readers build it anew on every
+    `.scope`. It carries the client's URL prefix (a REST stage, a custom domain's base path)
+    as ASGI `root_path`, so links, redirects and /docs point where the client can reach
+    them. An event it cannot read raises UnreadableEvent; a response it cannot put into the
+    integration's format is answered with a 502 problem.
     """
 
-    _scope: Scope | None = None  # set on the instance by the first read
+    reads: ClassVar[type[LambdaHandler]]
 
-    @property
-    def scope(self) -> Scope:
-        if self._scope is None:
-            scope = super().scope  # type: ignore[misc]
-            prefix = external_prefix(scope["aws.event"], scope["path"])
-            if prefix:
-                # ASGI: path includes root_path; Starlette strips it again when routing.
-                scope["root_path"], scope["path"] = prefix, prefix + scope["path"]
-            self._scope = scope
-        return self._scope
+    @classmethod
+    def infer(cls, event: Any, context: Any, config: LambdaConfig) -> bool:
+        try:
+            return cls.reads.infer(event, context, config)
+        except Exception:  # not even a mapping: _Unreadable takes it
+            return False
+
+    def __init__(self, event: Any, context: Any, config: LambdaConfig) -> None:
+        try:
+            self.reader = self.reads(event, context, config)
+            scope, self.body = self.reader.scope, self.reader.body
+            if not readable(scope):
+                raise TypeError("an HTTP field of the event has the wrong type")
+        except Exception as exc:
+            raise UnreadableEvent from exc
+        prefix = external_prefix(event, scope["path"])
+        if prefix:
+            # ASGI: path includes root_path; Starlette strips it again when routing.
+            scope["root_path"], scope["path"] = prefix, prefix + scope["path"]
+        self.scope = scope
+
+    def __call__(self, response: Response) -> dict[str, Any]:
+        try:
+            return self.reader(response)
+        except Exception as exc:
+            logger.error("response not encodable", extra={"error": type(exc).__name__})
+            return _problem_response(502, _BAD_RESPONSE)
 
 
 def external_prefix(event: dict[str, Any], path: str) -> str:
@@ -66,68 +86,12 @@ def external_prefix(event: dict[str, Any], path: str) -> str:
     return ""
 
 
-# Mangum's four readers, in Mangum's order; tried before its own, so every event is read
-# by one of these.
-class _ALB(_ScopeOnce, ALB):
-    pass
-
-
-class _HTTPGateway(_ScopeOnce, HTTPGateway):
-    pass
-
-
-class _APIGateway(_ScopeOnce, APIGateway):
-    pass
-
-
-class _LambdaAtEdge(_ScopeOnce, LambdaAtEdge):
-    pass
-
-
-class Handler(Mangum):
-    """Mangum, plus one promise: every event gets a well-formed HTTP response.
-
-    An event Mangum cannot read (not from API Gateway, an ALB or a function URL; missing
-    keys; a body that is not base64; text UTF-8 cannot carry) gets a 400 problem instead
-    of an exception, so a stray invoke leaves no trace but one log line.
-    """
-
-    def __init__(self, asgi_app: ASGI, api_gateway_base_path: str = "/") -> None:
-        super().__init__(
-            asgi_app,
-            # Mangum runs lifespan startup and shutdown on every invoke, so everything
-            # long-lived is built at import instead (see app.db and app.reference).
-            lifespan="off",
-            custom_handlers=[_ALB, _HTTPGateway, _APIGateway, _LambdaAtEdge],
-            api_gateway_base_path=api_gateway_base_path,
-            text_mime_types=["text/", "application/json", "application/javascript", MEDIA_TYPE],
-        )
-
-    def __call__(self, event: Any, context: Any) -> dict[str, Any]:
-        # Mangum.__call__ with lifespan off, the event's reading guarded: the app's own
-        # errors never escape HTTPCycle (it answers them), the event's do, from here.
-        try:
-            request = self.infer(event, context)
-            scope, body = request.scope, request.body
-            if not readable(scope):
-                raise TypeError("an HTTP field of the event has the wrong type")
-        except Exception as exc:
-            logger.warning("unreadable lambda event", extra={"error": type(exc).__name__})
-            return bad_event()
-        response = HTTPCycle(scope, body)(self.app)
-        try:
-            return request(response)
-        except Exception as exc:
-            logger.error("response not encodable", extra={"error": type(exc).__name__})
-            return bad_event(502)
-
-
 def readable(scope: MutableMapping[str, Any]) -> bool:
     """The ASGI fields an app relies on have their ASGI types (events can carry anything).
 
     Headers need no check: Mangum builds each name and value with `str.encode`, so they
     are bytes or reading the event already failed (the event is JSON: nothing but a str
-    has `.encode`). Checking them anyway was a loop over every header on every invoke.
+    has `.encode`). Checking them anyway would loop over every header on every invoke.
     """
     return (
         isinstance(scope.get("method"), str)
@@ -136,31 +100,80 @@ def readable(scope: MutableMapping[str, Any]) -> bool:
     )
 
 
-def bad_event(status: int = 400) -> dict[str, Any]:
+# Mangum's four readers, in Mangum's order, then _Unreadable: Mangum tries them before
+# its own, so every event is read by one of these.
+class _ALB(_Reader):
+    reads = ALB
+
+
+class _HTTPGateway(_Reader):
+    reads = HTTPGateway
+
+
+class _APIGateway(_Reader):
+    reads = APIGateway
+
+
+class _LambdaAtEdge(_Reader):
+    reads = LambdaAtEdge
+
+
+class _Unreadable(_Reader):
+    """Last: takes every event the readers above do not, so Mangum's own never see one."""
+
+    @classmethod
+    def infer(cls, event: Any, context: Any, config: LambdaConfig) -> bool:
+        return True
+
+    def __init__(self, event: Any, context: Any, config: LambdaConfig) -> None:
+        raise UnreadableEvent("no reader takes this event")
+
+
+class Handler:
+    """Mangum, plus one promise: every event gets a well-formed HTTP response.
+
+    An event Mangum cannot read (not from API Gateway, an ALB or a function URL; missing
+    keys; a body that is not base64; text UTF-8 cannot carry) gets a 400 problem instead
+    of an exception, so a stray invoke leaves no trace but one log line.
+    """
+
+    def __init__(self, asgi_app: ASGI, api_gateway_base_path: str = "/") -> None:
+        self.adapter = Mangum(
+            asgi_app,
+            # Mangum runs lifespan startup and shutdown on every invoke, so everything
+            # long-lived is built at import instead (see app.db and app.reference).
+            lifespan="off",
+            custom_handlers=[_ALB, _HTTPGateway, _APIGateway, _LambdaAtEdge, _Unreadable],
+            api_gateway_base_path=api_gateway_base_path,
+            text_mime_types=["text/", "application/json", "application/javascript", MEDIA_TYPE],
+        )
+
+    def __call__(self, event: Any, context: Any) -> dict[str, Any]:
+        try:
+            return self.adapter(event, context)
+        except UnreadableEvent as exc:
+            error = exc.__cause__ or exc
+            logger.warning("unreadable lambda event", extra={"error": type(error).__name__})
+            return _problem_response(400, _BAD_EVENT)
+
+
+def _problem_response(status: int, body: str) -> dict[str, Any]:
+    """A Lambda response of its own, for when the app cannot give one."""
     return {
         "statusCode": status,
         "headers": {"content-type": MEDIA_TYPE},
         "isBase64Encoded": False,
-        "body": _BAD_EVENT_BODY if status == 400 else _BAD_RESPONSE_BODY,
+        "body": body,
     }
 
 
-_BAD_EVENT_BODY = json.dumps(
-    {
-        "type": "urn:refdata:problem:bad-event",
-        "title": "Unreadable event",
-        "status": 400,
-        "detail": "The Lambda event is not an HTTP request this function can read.",
-    }
-)
-_BAD_RESPONSE_BODY = json.dumps(
-    {
-        "type": "urn:refdata:problem:internal",
-        "title": "Internal error",
-        "status": 502,
-        "detail": "The response could not be encoded for this integration.",
-    }
-)
+# Encoded once: no request shapes them (they have no `instance`).
+_BAD_EVENT = encode(
+    BadEvent("The Lambda event is not an HTTP request this function can read."), None
+).decode()
+_BAD_RESPONSE = encode(
+    ResponseNotEncodable("The response could not be encoded for this integration."), None
+).decode()
 
 
 # The environment's one event loop, set before Mangum's constructor looks for it: since

@@ -61,7 +61,7 @@ _MILLIS = tuple(f".{ms:03d}+00:00" for ms in range(1000))
 
 class _Second:
     """The second of the last timestamp, and its text: formatted once a second, not on
-    every invoke (datetime.now(UTC).isoformat costs over a µs, in every request's latency)."""
+    every invoke (datetime.now(UTC).isoformat would be in every request's latency)."""
 
     value = -1
     text = ""
@@ -80,7 +80,8 @@ def timestamp() -> str:
 class _Sink:
     """Where request lines go: the stream of the handler `configure` installed. Whether
     its binary buffer can take the bytes is worked out when the stream is first seen (a
-    test, or a runtime, may swap it), not on every line: the lookup cost µs per invoke."""
+    test, or a runtime, may swap it), not on every line, where the lookup would cost
+    every invoke."""
 
     handler: logging.StreamHandler[Any] | None = None
     stream: Any = None

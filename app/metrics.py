@@ -7,8 +7,8 @@ they are written only where `REFDATA_EMF_METRICS` says: unset, on when running o
 (Powertools' own POWERTOOLS_METRICS_DISABLED is no substitute: in 3.37 a disabled flush keeps
 the values, and add_metric prints them anyway once one metric holds 100.)
 
-Importing Powertools' Metrics adds about 8 ms (1.3%) to INIT on this project (measured with
-`import app.lambda_handler` then the import, 7 runs), inside the 10% budget.
+Importing Powertools' Metrics adds to INIT, so it happens only where EMF is on; what it
+costs is in docs/benchmarks.md.
 """
 
 from __future__ import annotations

@@ -1,10 +1,14 @@
-"""The edge of the app: one pure ASGI middleware (no per-request task or thread).
+"""The edge of the app: one pure ASGI wrapper (no per-request task or thread), made of four
+named concerns that app/main.py builds and hands it:
 
-On every HTTP request it refuses oversized bodies (413), answers conditional GETs (304),
-adds Server-Timing, security headers, `x-request-id` and a staleness warning, and writes
-one JSON log line (and an EMF metrics line when something happened). One layer instead of
-five: each layer costs every invoke. (A REST stage prefix arrives as ASGI root_path:
-app/lambda_handler.py.)
+- `BodyLimit`: a body over its route's limit is refused with 413;
+- conditional GET (`not_modified`): 304 when If-None-Match holds the response's ETag;
+- response headers (`finish_headers`): security headers, Server-Timing, `x-request-id` and
+  the staleness warning;
+- `Observation`: one JSON log line per request, and EMF metrics when something was counted.
+
+One layer, not one per concern: each layer would wrap `send` again on every invoke. (A REST
+stage prefix arrives as ASGI root_path: app/lambda_handler.py.)
 """
 
 from __future__ import annotations
@@ -13,21 +17,19 @@ import logging
 import os
 import re
 import time
-from collections.abc import Mapping
-from typing import Any
-from urllib.parse import quote
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.logs import dumps, logger, timestamp, write_line
-from app.metrics import publish
-from app.reference import Outcome, cache
+from app.logs import logger, timestamp, write_line
+from app.problems import MEDIA_TYPE, PayloadTooLarge, encode, instance_of, too_large
 from app.runtime import Environment, RequestStats, start_request
 
-# RFC 9111 retired the Warning header, but 111 "Revalidation Failed" still says exactly this.
-_STALE_WARNING = (b"warning", b'111 - "Revalidation Failed"')
+if TYPE_CHECKING:
+    from app.reference import ReferenceCache
 
 # On every response. The CSP allows only this origin's scripts and styles (inline styles:
 # Swagger UI sets them), so /docs and /redoc still load; JSON needs none of it.
@@ -42,7 +44,6 @@ SECURITY_HEADERS = [
     ),
 ]
 _SECURITY_NAMES = frozenset(name for name, _ in SECURITY_HEADERS)
-_NOT_MODIFIED_DROPS = frozenset({b"content-length", b"content-type"})
 _BODYLESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 # A client's X-Request-Id is adopted only as what proxies and tracers generate: 1-128 of
@@ -64,6 +65,102 @@ def request_id_of(context: Any, client_request_id: bytes | None) -> str:
     return uuid4().hex
 
 
+# The body limit. -------------------------------------------------------------------------
+
+
+class BodyLimit:
+    """Each route's largest request body: refused before the app runs when Content-Length
+    says so, and counted as it arrives otherwise."""
+
+    def __init__(self, default: int, per_path: Mapping[str, int] | None = None) -> None:
+        self.default = default
+        self.per_path = dict(per_path or {})  # path → its own limit
+
+    def of(self, path: str) -> int:
+        return self.per_path.get(path, self.default)
+
+    @staticmethod
+    def counting(receive: Receive, limit: int) -> Receive:
+        """A body without Content-Length is counted as it arrives."""
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    # FastAPI passes an HTTPException from reading the body through as is;
+                    # app.problems answers it as PayloadTooLarge.
+                    raise HTTPException(413, too_large(limit))
+            return message
+
+        return counting_receive
+
+    @staticmethod
+    async def refuse(scope: Scope, send: Send, request_id: str, limit: int) -> None:
+        body = encode(PayloadTooLarge(too_large(limit)), instance_of(scope["path"]))
+        headers = [
+            (b"content-type", MEDIA_TYPE.encode()),
+            (b"content-length", b"%d" % len(body)),
+            (b"connection", b"close"),
+            *SECURITY_HEADERS,
+            (b"x-request-id", request_id.encode()),
+        ]
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+# Conditional GET. ------------------------------------------------------------------------
+
+_NOT_MODIFIED_DROPS = frozenset({b"content-length", b"content-type"})
+
+
+def etag_matches(if_none_match: bytes, etag: bytes) -> bool:
+    # If-None-Match uses the weak comparison (RFC 9110 §13.1.2): W/ prefixes are ignored.
+    if if_none_match.strip() == b"*":
+        return True
+    return any(tag.strip().removeprefix(b"W/") == etag for tag in if_none_match.split(b","))
+
+
+def not_modified(
+    status: int, headers: list[tuple[bytes, bytes]], if_none_match: bytes | None
+) -> bool:
+    """Whether this response is a 304 for a client that holds its ETag."""
+    if if_none_match is None or status != 200:
+        return False
+    for name, value in headers:
+        if name == b"etag":
+            return etag_matches(if_none_match, value)
+    return False
+
+
+# Response headers. -----------------------------------------------------------------------
+
+# RFC 9111 retired the Warning header, but 111 "Revalidation Failed" still says exactly this.
+_STALE_WARNING = (b"warning", b'111 - "Revalidation Failed"')
+
+
+def finish_headers(
+    headers: list[tuple[bytes, bytes]], stats: RequestStats, started: float
+) -> list[tuple[bytes, bytes]]:
+    """The headers every response leaves with, added to the app's own."""
+    for name, _ in headers:
+        if name in _SECURITY_NAMES:  # a route with its own policy (the docs pages) keeps it
+            names = {name for name, _ in headers}
+            headers += [h for h in SECURITY_HEADERS if h[0] not in names]
+            break
+    else:
+        headers += SECURITY_HEADERS
+    headers.append((b"server-timing", b"app;dur=%.3f" % ((time.perf_counter() - started) * 1000)))
+    headers.append((b"x-request-id", stats.request_id.encode()))
+    if stats.stale_seconds is not None:  # set only when a stale snapshot was served
+        headers += [_STALE_WARNING, (b"x-refdata-stale-seconds", b"%d" % stats.stale_seconds)]
+    return headers
+
+
+# Observation. ----------------------------------------------------------------------------
+
 # The Lambda runtime sets this anew for every invoke: read per request, never cached.
 _TRACE_VARIABLE = "_X_AMZN_TRACE_ID"
 
@@ -82,92 +179,75 @@ def xray_trace_id() -> str | None:
     return header[start + 5 :] if end < 0 else header[start + 5 : end]
 
 
-def etag_matches(if_none_match: bytes, etag: bytes) -> bool:
-    # If-None-Match uses the weak comparison (RFC 9110 §13.1.2): W/ prefixes are ignored.
-    if if_none_match.strip() == b"*":
-        return True
-    return any(tag.strip().removeprefix(b"W/") == etag for tag in if_none_match.split(b","))
+Publish = Callable[[bool, Mapping[str, int], Mapping[str, int]], None]
 
 
-def response_start(
-    message: Message, if_none_match: bytes | None, stats: RequestStats, started: float
-) -> Message:
-    """The response head as it leaves: 304 if the client holds this ETag, plus headers."""
-    status = message["status"]
-    headers = message.get("headers")
-    headers = headers if isinstance(headers, list) else list(headers or ())
-    etag = own = None
-    for name, value in headers:
-        if name == b"etag":
-            etag = value
-        elif name in _SECURITY_NAMES:
-            own = True  # a route with its own policy (the docs pages) keeps it
-    if (
-        etag is not None
-        and if_none_match is not None
-        and status == 200
-        and etag_matches(if_none_match, etag)
-    ):
-        status = 304
-        headers = [h for h in headers if h[0] not in _NOT_MODIFIED_DROPS]
-    if own:
-        names = {name for name, _ in headers}
-        headers += [h for h in SECURITY_HEADERS if h[0] not in names]
-    else:
-        headers += SECURITY_HEADERS
-    headers.append((b"server-timing", b"app;dur=%.3f" % ((time.perf_counter() - started) * 1000)))
-    headers.append((b"x-request-id", stats.request_id.encode()))
-    if stats.stale_seconds is not None and stats.cache_outcome == Outcome.STALE:
-        headers += [_STALE_WARNING, (b"x-refdata-stale-seconds", b"%d" % stats.stale_seconds)]
-    message["status"], message["headers"] = status, headers
-    return message
+class Observation:
+    """What a request leaves behind: its log line, and an EMF line when a counter moved.
+
+    `cache` is the reference cache whose version, age and counters are reported; `publish`
+    writes one EMF line (app.metrics.publish)."""
+
+    def __init__(self, cache: ReferenceCache, publish: Publish) -> None:
+        self.cache = cache
+        self.publish = publish
+        # From zero: the first request also publishes what INIT did (its load).
+        self._published = dict.fromkeys(cache.counters, 0)
+
+    def record(
+        self,
+        method: str,
+        path: str,
+        status: int,
+        stats: RequestStats,
+        *,
+        started: float,
+        cold_start: bool,
+    ) -> None:
+        """The request's line: request and X-Ray trace ids, path, status, duration, cold
+        start, SQL statements, cache outcome and age, as one JSON object (app/logs.py
+        write_line), built without a LogRecord, datetime or round(): it is written on every
+        invoke. Then the EMF line, if a counter moved since the last one."""
+        if logger.isEnabledFor(logging.INFO):
+            snapshot = self.cache.current
+            write_line(
+                {
+                    "time": timestamp(),
+                    "level": "INFO",
+                    "logger": "refdata",
+                    "message": "request",
+                    "request_id": stats.request_id,
+                    "xray_trace_id": xray_trace_id(),  # null without _X_AMZN_TRACE_ID
+                    "method": method,
+                    "path": path,
+                    "status": status,
+                    # Microseconds, as a float of ms: exact enough, without round()'s cost.
+                    "duration_ms": int((time.perf_counter() - started) * 1e6) / 1000,
+                    "cold_start": cold_start,
+                    "sql_statements": stats.statements,
+                    "cache_outcome": stats.cache_outcome,
+                    "cache_version": snapshot.version if snapshot else None,
+                    "cache_age_s": int(snapshot.age_seconds() * 10) / 10 if snapshot else None,
+                    "stale_s": stats.stale_seconds,
+                }
+            )
+        counters = self.cache.counters
+        if cold_start or counters != self._published:
+            # Counted since the last EMF line (usually: by this request).
+            self.publish(cold_start, self._published, counters)
+            self._published = dict(counters)
 
 
-def log_request(
-    method: str, path: str, status: int, stats: RequestStats, *, started: float, cold_start: bool
-) -> None:
-    """The request's line: request and X-Ray trace ids, path, status, duration, cold start,
-    SQL statements, cache outcome and age, as one JSON object (app/logs.py write_line). It
-    is written on every invoke, so it is built without a LogRecord, datetime or round()."""
-    if not logger.isEnabledFor(logging.INFO):
-        return
-    snapshot = cache.current
-    write_line(
-        {
-            "time": timestamp(),
-            "level": "INFO",
-            "logger": "refdata",
-            "message": "request",
-            "request_id": stats.request_id,
-            "xray_trace_id": xray_trace_id(),  # null without _X_AMZN_TRACE_ID
-            "method": method,
-            "path": path,
-            "status": status,
-            # µs, as a float of ms: exact to the µs, without round()'s cost.
-            "duration_ms": int((time.perf_counter() - started) * 1e6) / 1000,
-            "cold_start": cold_start,
-            "sql_statements": stats.statements,
-            "cache_outcome": stats.cache_outcome,
-            "cache_version": snapshot.version if snapshot else None,
-            "cache_age_s": int(snapshot.age_seconds() * 10) / 10 if snapshot else None,
-            "stale_s": stats.stale_seconds,
-        }
-    )
-
-
-def _too_large(limit: int) -> str:
-    return f"Request bodies are limited to {limit} bytes."
+# The edge itself. ------------------------------------------------------------------------
 
 
 class Edge:
-    def __init__(
-        self, app: ASGIApp, max_body_bytes: int, body_limits: Mapping[str, int] | None = None
-    ) -> None:
+    """The outermost ASGI middleware: the concerns above, around every HTTP request."""
+
+    def __init__(self, app: ASGIApp, *, body_limit: BodyLimit, observation: Observation) -> None:
         self.app = app
-        self.max_body_bytes = max_body_bytes
-        self.body_limits = dict(body_limits or {})  # path → its own limit
-        # From zero: the first request also publishes what INIT did (its load).
-        self._published = dict.fromkeys(cache.counters, 0)
+        self.body_limit = body_limit
+        self.observation = observation
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -181,10 +261,11 @@ class Edge:
         if scope.get("root_path"):
             path = path.removeprefix(scope["root_path"])  # logged as routed: /countries
         has_body = method not in _BODYLESS_METHODS
-        limit = self.body_limits.get(path, self.max_body_bytes) if has_body else 0
+        limit = self.body_limit.of(path) if has_body else 0
         if_none_match = None
         too_large = False
         client_request_id = None
+        # One pass over the request headers, for every concern.
         for name, value in scope["headers"]:
             if name == b"if-none-match":
                 if_none_match = value
@@ -194,64 +275,32 @@ class Edge:
                 client_request_id = value
         stats = start_request(request_id_of(scope.get("aws.context"), client_request_id))
         if has_body:
-            receive = self._limited(receive, limit)
-        not_modified = False
+            receive = self.body_limit.counting(receive, limit)
+        suppress_body = False
 
         async def send_wrapped(message: Message) -> None:
-            nonlocal status, not_modified
+            nonlocal status, suppress_body
             if message["type"] == "http.response.start":
-                message = response_start(message, if_none_match, stats, started)
                 status = message["status"]
-                not_modified = status == 304
-            elif not_modified and message["type"] == "http.response.body":
+                headers = message.get("headers")
+                headers = headers if isinstance(headers, list) else list(headers or ())
+                if not_modified(status, headers, if_none_match):
+                    status = 304
+                    suppress_body = True
+                    headers = [h for h in headers if h[0] not in _NOT_MODIFIED_DROPS]
+                message["status"] = status
+                message["headers"] = finish_headers(headers, stats, started)
+            elif suppress_body and message["type"] == "http.response.body":
                 message = {"type": "http.response.body", "body": b""}
             await send(message)
 
         try:
             if too_large:
                 status = 413
-                await self._refuse(scope, send, stats.request_id, limit)
+                await self.body_limit.refuse(scope, send, stats.request_id, limit)
             else:
                 await self.app(scope, receive, send_wrapped)
         finally:
-            log_request(method, path, status, stats, started=started, cold_start=cold_start)
-            if cold_start or cache.counters != self._published:
-                # Counted since the last EMF line (usually: by this request).
-                publish(cold_start, self._published, cache.counters)
-                self._published = dict(cache.counters)
-
-    def _limited(self, receive: Receive, limit: int) -> Receive:
-        """A body without Content-Length is counted as it arrives."""
-        received = 0
-
-        async def counting_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    # FastAPI passes an HTTPException from reading the body through as is.
-                    raise HTTPException(413, _too_large(limit))
-            return message
-
-        return counting_receive
-
-    async def _refuse(self, scope: Scope, send: Send, request_id: str, limit: int) -> None:
-        body = dumps(
-            {
-                "type": "urn:refdata:problem:payload-too-large",
-                "title": "Payload too large",
-                "status": 413,
-                "detail": _too_large(limit),
-                "instance": quote(scope["path"], safe="/", errors="surrogatepass"),
-            }
-        )
-        headers = [
-            (b"content-type", b"application/problem+json"),
-            (b"content-length", b"%d" % len(body)),
-            (b"connection", b"close"),
-            *SECURITY_HEADERS,
-            (b"x-request-id", request_id.encode()),
-        ]
-        await send({"type": "http.response.start", "status": 413, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+            self.observation.record(
+                method, path, status, stats, started=started, cold_start=cold_start
+            )

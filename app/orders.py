@@ -13,7 +13,7 @@ import dataclasses
 import hashlib
 import struct
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -24,7 +24,19 @@ from sqlalchemy.orm import Session
 
 from app.datasets import VN_PROVINCES, VN_WARDS, SettingValue, setting_values
 from app.models import Order
-from app.problems import BadRequest, NotFound, Problem
+from app.problems import (
+    DuplicateSku,
+    IdempotencyKeyReused,
+    InvalidRequest,
+    NotFound,
+    OrderingUnavailable,
+    OrderRejected,
+    OrderTotalTooHigh,
+    TooManyItems,
+    UnknownProvince,
+    UnknownWard,
+    WardNotInProvince,
+)
 from app.reference import Snapshot
 from app.schemas import (
     OrderCreate,
@@ -37,33 +49,6 @@ from app.schemas import (
 
 GRAMS_PER_KG = 1000
 _BIGINT_MAX = 2**63 - 1
-
-
-class OrderRejected(Problem):
-    """A business rule refused the order; the problem `type` names the rule."""
-
-    status = 422
-
-    def __init__(self, kind: str, title: str, detail: str, loc: Sequence[str | int]) -> None:
-        super().__init__(detail, errors=[{"loc": ["body", *loc], "msg": detail}])
-        self.kind = kind
-        self.title = title
-
-
-class IdempotencyKeyReused(Problem):
-    """The key was first used with a different body."""
-
-    status = 409
-    kind = "idempotency-key-reused"
-    title = "Idempotency key reused"
-
-
-class OrderingUnavailable(Problem):
-    """The thresholds in the snapshot cannot price an order (a setting is missing or mistyped)."""
-
-    status = 503
-    kind = "ordering-unavailable"
-    title = "Ordering unavailable"
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,24 +92,18 @@ def shipping_fee(
 
 def _check_address(address: ShippingAddress, snapshot: Snapshot) -> None:
     if address.province_code not in snapshot[VN_PROVINCES].by_key:
-        raise OrderRejected(
-            "unknown-province",
-            "Unknown province",
+        raise UnknownProvince(
             f"No province with code {address.province_code}.",
             ["address", "province_code"],
         )
     ward = snapshot[VN_WARDS].by_key.get(address.ward_code)
     if ward is None:
-        raise OrderRejected(
-            "unknown-ward",
-            "Unknown ward",
+        raise UnknownWard(
             f"No ward with code {address.ward_code}.",
             ["address", "ward_code"],
         )
     if ward.record["province_code"] != address.province_code:
-        raise OrderRejected(
-            "ward-not-in-province",
-            "Ward not in province",
+        raise WardNotInProvince(
             f"Ward {address.ward_code} is in province {ward.record['province_code']}, "
             f"not {address.province_code}.",
             ["address", "ward_code"],
@@ -143,18 +122,14 @@ def quote(order: OrderCreate, snapshot: Snapshot) -> QuoteRead:
     seen: set[str] = set()
     for index, line in enumerate(order.lines):
         if line.sku in seen:
-            raise OrderRejected(
-                "duplicate-sku",
-                "Duplicate SKU",
+            raise DuplicateSku(
                 f"SKU {line.sku!r} appears more than once; put the whole quantity on one line.",
                 ["lines", index, "sku"],
             )
         seen.add(line.sku)
     item_count = sum(line.quantity for line in order.lines)
     if item_count > rules.max_order_items:
-        raise OrderRejected(
-            "too-many-items",
-            "Too many items",
+        raise TooManyItems(
             f"The order has {item_count} items; max_order_items is {rules.max_order_items}.",
             ["lines"],
         )
@@ -172,9 +147,7 @@ def quote(order: OrderCreate, snapshot: Snapshot) -> QuoteRead:
     shipping = shipping_fee(rules, subtotal, order.weight_grams, same_province=same_province)
     total = subtotal + shipping
     if total > rules.max_order_total_vnd:
-        raise OrderRejected(
-            "order-total-too-high",
-            "Order total too high",
+        raise OrderTotalTooHigh(
             f"The order total is {total} VND (shipping included); max_order_total_vnd is "
             f"{rules.max_order_total_vnd}.",
             [],
@@ -199,7 +172,7 @@ def request_hash(order: OrderCreate) -> str:
 
 def _single_statement(session: Session) -> Connection:
     # Autocommit: every write here is ONE statement, atomic by itself, so an explicit
-    # transaction would only add BEGIN and COMMIT round trips (PostgreSQL: 3 → 1, measured).
+    # transaction would only add BEGIN and COMMIT round trips.
     # The session dependency still ends the unit of work (its commit has nothing left to do);
     # after the INSERT only the response is built. A second write would NOT share a transaction.
     if session.in_transaction():
@@ -324,7 +297,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         micros, id_bytes = _CURSOR.unpack(base64.urlsafe_b64decode(cursor))
         return _EPOCH + timedelta(microseconds=micros), uuid.UUID(bytes=id_bytes)
     except (binascii.Error, struct.error, ValueError, OverflowError):
-        raise BadRequest("Malformed cursor.", field="cursor") from None
+        raise InvalidRequest("Malformed cursor.", field="cursor") from None
 
 
 def list_orders(session: Session, limit: int, cursor: str | None) -> OrderPage:

@@ -1,9 +1,18 @@
-"""Every error is `application/problem+json` (RFC 9457) with a stable `type`."""
+"""The error catalog: every problem a client can get, as `application/problem+json` (RFC 9457).
+
+Each `Problem` subclass is one entry: its status, its stable `type` (`urn:refdata:problem:` and
+its kind), its title and an example. Routes raise entries; `responses(*entries)` documents
+them on the routes that raise them; the exception handlers below turn every other error
+(validation, HTTP, database, a bug) into an entry. `encode` writes every problem body: the
+handlers', the edge's 413 (app/middleware.py) and the Lambda handler's (app/lambda_handler.py).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, cast
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, ClassVar, cast
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request, Response
@@ -12,115 +21,426 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.config import settings
 from app.logs import dumps, logger
 from app.reference import CacheUnavailable
-from app.responses import add_documented_schemas
+from app.responses import schema_of
 from app.schemas import ProblemDetail
 
 MEDIA_TYPE = "application/problem+json"
-_TYPE_PREFIX = "urn:refdata:problem:"
+TYPE_PREFIX = "urn:refdata:problem:"
+
+Errors = list[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    """What one entry looks like in the OpenAPI document: a real body, for a real path."""
+
+    detail: str
+    instance: str
+    errors: Errors | None = None
+
+
+# Every entry, in the order they are defined (OrderRejected, an abstract base, is not one).
+CATALOG: list[type[Problem]] = []
 
 
 class Problem(Exception):
-    """Raised by routes and business rules; answered as a problem document."""
+    """A catalog entry; raised, it is answered as its problem document.
 
-    status = 400
-    kind = "bad-request"
-    title = "Bad request"
+    No defaults: each entry states its own status, kind, title and example (checked when
+    the class is made). `documented` is False for what no route declares: what any request
+    can get (405, 500), or what is not a route's answer at all (a Lambda event's).
+    """
+
+    status: int  # per class; an HTTPError carries the status it was raised with
+    kind: ClassVar[str]
+    title: ClassVar[str]
+    example: ClassVar[Example]
+    type: ClassVar[str]  # TYPE_PREFIX + kind
+    documented: ClassVar[bool] = True
     headers: Mapping[str, str] | None = None
 
-    def __init__(self, detail: str, *, errors: list[dict[str, Any]] | None = None) -> None:
+    def __init_subclass__(cls, *, abstract: bool = False, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if abstract:
+            return
+        missing = [a for a in ("status", "kind", "title", "example") if not hasattr(cls, a)]
+        if missing:
+            raise TypeError(f"problem {cls.__name__} does not state its {', '.join(missing)}")
+        cls.type = TYPE_PREFIX + cls.kind
+        CATALOG.append(cls)
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        errors: Errors | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.errors = errors
+        if headers is not None:
+            self.headers = headers
+
+    @classmethod
+    def example_body(cls) -> dict[str, Any]:
+        example = cls.example
+        return body_of(cls, cls.status, example.detail, example.instance, example.errors)
+
+
+def body_of(
+    entry: type[Problem],
+    status: int,
+    detail: str,
+    instance: str | None,
+    errors: Errors | None = None,
+) -> dict[str, Any]:
+    """The fields of a problem document, in the order every body has them."""
+    body: dict[str, Any] = {
+        "type": entry.type,
+        "title": entry.title,
+        "status": status,
+        "detail": detail,
+    }
+    if instance is not None:
+        body["instance"] = instance
+    if errors:
+        body["errors"] = errors
+    return body
+
+
+def encode(problem: Problem, instance: str | None) -> bytes:
+    """The one encoder: the JSON body of `problem`, answering a request for `instance`."""
+    return dumps(body_of(type(problem), problem.status, problem.detail, instance, problem.errors))
+
+
+def instance_of(path: str) -> str:
+    # A URI reference (RFC 9457): percent-encoded, so no raw client input is echoed.
+    return quote(path, safe="/", errors="surrogatepass")
+
+
+def answer(request: Request, problem: Problem) -> Response:
+    body = encode(problem, instance_of(request.scope["path"]))
+    return Response(body, problem.status, headers=problem.headers, media_type=MEDIA_TYPE)
+
+
+# The catalog. ----------------------------------------------------------------------------
 
 
 class NotFound(Problem):
-    """A well-formed code that names nothing."""
+    """A well-formed code that names nothing, or no such route."""
 
     status = 404
     kind = "not-found"
     title = "Not found"
+    example = Example("No country with code 'XX'.", "/countries/XX")
 
 
-class BadRequest(Problem):
-    """Input that passed the schema but still makes no sense."""
+class MethodNotAllowed(Problem):
+    status = 405
+    kind = "method-not-allowed"
+    title = "Method not allowed"
+    example = Example("Method Not Allowed", "/countries")
+    documented = False
+
+
+def too_large(limit: int) -> str:
+    return f"Request bodies are limited to {limit} bytes."
+
+
+class PayloadTooLarge(Problem):
+    """A body over its route's limit (REFDATA_MAX_BODY_BYTES unless the route has its own)."""
+
+    status = 413
+    kind = "payload-too-large"
+    title = "Payload too large"
+    example = Example(too_large(settings.max_body_bytes), "/orders")
+
+
+_NOT_AN_INTEGER = "Input should be a valid integer, unable to parse string as an integer"
+
+
+class InvalidRequest(Problem):
+    """Input the schema refuses, or that passed it but still makes no sense."""
 
     status = 422
     kind = "validation-error"
     title = "Invalid request"
+    example = Example(
+        f"path.code: {_NOT_AN_INTEGER}",
+        "/vn/provinces/abc",
+        [{"loc": ["path", "code"], "msg": _NOT_AN_INTEGER}],
+    )
 
-    def __init__(self, detail: str, *, field: str | None = None) -> None:
-        super().__init__(
-            detail, errors=[{"loc": ["query", field], "msg": detail}] if field else None
-        )
+    def __init__(
+        self, detail: str, *, field: str | None = None, errors: Errors | None = None
+    ) -> None:
+        if field is not None:
+            errors = [{"loc": ["query", field], "msg": detail}]
+        super().__init__(detail, errors=errors)
 
 
-def problem(
-    request: Request,
-    status: int,
-    *,
-    kind: str,
-    title: str,
-    detail: str,
-    headers: Mapping[str, str] | None = None,
-    errors: list[dict[str, Any]] | None = None,
-) -> Response:
-    body = {
-        "type": _TYPE_PREFIX + kind,
-        "title": title,
-        "status": status,
-        "detail": detail,
-        # A URI reference (RFC 9457): percent-encoded, so no raw client input is echoed.
-        "instance": quote(request.scope["path"], safe="/", errors="surrogatepass"),
+class HTTPError(Problem):
+    """Any other HTTP error the framework raises, with its own status."""
+
+    status = 400
+    kind = "http-error"
+    title = "HTTP error"
+    example = Example("There was an error parsing the body", "/orders")
+    documented = False
+
+    def __init__(self, detail: str, status: int, headers: Mapping[str, str] | None) -> None:
+        super().__init__(detail, headers=headers)
+        self.status = status
+
+
+class ReferenceDataUnavailable(Problem):
+    """No reference data to answer from (see Retry-After)."""
+
+    status = 503
+    kind = "reference-data-unavailable"
+    title = "Reference data unavailable"
+    example = Example("Reference data is not loaded yet; retry shortly.", "/countries")
+
+
+class DatabaseUnavailable(Problem):
+    """Unreachable, restarting, a statement timeout, or no pooled connection free in time."""
+
+    status = 503
+    kind = "database-unavailable"
+    title = "Database unavailable"
+    example = Example("The database could not complete the request; retry shortly.", "/orders")
+    headers = MappingProxyType({"Retry-After": "2"})
+
+
+class Conflict(Problem):
+    """A UNIQUE, foreign key or NOT NULL constraint refused the values against stored data."""
+
+    status = 409
+    kind = "conflict"
+    title = "Conflict"
+    example = Example("The request conflicts with stored data.", "/orders")
+
+
+class ConstraintViolation(Problem):
+    """A CHECK constraint refused the values themselves."""
+
+    status = 422
+    kind = "constraint-violation"
+    title = "Constraint violation"
+    example = Example("The values break a rule of the database.", "/orders")
+
+
+class InternalError(Problem):
+    """A bug: the traceback goes to the log, the client learns only that it failed."""
+
+    status = 500
+    kind = "internal"
+    title = "Internal error"
+    example = Example("The request could not be served.", "/countries")
+    documented = False
+
+
+class ResponseNotEncodable(InternalError):
+    """The app answered, but its response cannot be put into the integration's format."""
+
+    status = 502
+    example = Example("The response could not be encoded for this integration.", "/countries")
+
+
+class BadEvent(Problem):
+    """A Lambda event that is not an HTTP request this function can read."""
+
+    status = 400
+    kind = "bad-event"
+    title = "Unreadable event"
+    example = Example("The Lambda event is not an HTTP request this function can read.", "/")
+    documented = False
+
+
+# The admin API (app/routes/admin.py).
+
+
+class Unauthorized(Problem):
+    status = 401
+    kind = "unauthorized"
+    title = "Authentication required"
+    example = Example(
+        "Send the admin key as 'Authorization: Bearer <key>'.", "/admin/cache/refresh"
+    )
+    headers = MappingProxyType({"WWW-Authenticate": "Bearer"})
+
+
+class Forbidden(Problem):
+    status = 403
+    kind = "forbidden"
+    title = "Forbidden"
+    example = Example("That key is not the admin key.", "/admin/cache/refresh")
+
+
+class InvalidSetting(Problem):
+    status = 422
+    kind = "invalid-setting"
+    title = "Invalid setting value"
+    example = Example("'max_order_items' cannot be negative.", "/admin/settings/max_order_items")
+
+
+class AdminKeyUnavailable(Problem):
+    """The admin key is kept in a secret that cannot be read now (see Retry-After)."""
+
+    status = 503
+    kind = "admin-key-unavailable"
+    title = "Admin key unavailable"
+    example = Example("The admin key could not be read; retry shortly.", "/admin/cache/refresh")
+
+
+# Orders (app/orders.py).
+
+
+class IdempotencyKeyReused(Problem):
+    """The key was first used with a different body."""
+
+    status = 409
+    kind = "idempotency-key-reused"
+    title = "Idempotency key reused"
+    example = Example(
+        "This Idempotency-Key was already used with a different request body.", "/orders"
+    )
+
+
+class OrderingUnavailable(Problem):
+    """The thresholds in the snapshot cannot price an order (a setting is missing or mistyped)."""
+
+    status = 503
+    kind = "ordering-unavailable"
+    title = "Ordering unavailable"
+    example = Example(
+        "Setting 'max_order_items' is missing or not a non-negative integer.", "/orders"
+    )
+
+
+class OrderRejected(Problem, abstract=True):
+    """A business rule refused the order; each rule is an entry of its own."""
+
+    status = 422
+
+    def __init__(self, detail: str, loc: Sequence[str | int]) -> None:
+        super().__init__(detail, errors=[{"loc": ["body", *loc], "msg": detail}])
+
+    @classmethod
+    def rejection(cls, detail: str, *loc: str | int) -> Example:
+        return Example(detail, "/orders", [{"loc": ["body", *loc], "msg": detail}])
+
+
+class UnknownProvince(OrderRejected):
+    kind = "unknown-province"
+    title = "Unknown province"
+    example = OrderRejected.rejection("No province with code 1.", "address", "province_code")
+
+
+class UnknownWard(OrderRejected):
+    kind = "unknown-ward"
+    title = "Unknown ward"
+    example = OrderRejected.rejection("No ward with code 1.", "address", "ward_code")
+
+
+class WardNotInProvince(OrderRejected):
+    kind = "ward-not-in-province"
+    title = "Ward not in province"
+    example = OrderRejected.rejection(
+        "Ward 26740 is in province 79, not 1.", "address", "ward_code"
+    )
+
+
+class DuplicateSku(OrderRejected):
+    kind = "duplicate-sku"
+    title = "Duplicate SKU"
+    example = OrderRejected.rejection(
+        "SKU 'A' appears more than once; put the whole quantity on one line.", "lines", 1, "sku"
+    )
+
+
+class TooManyItems(OrderRejected):
+    kind = "too-many-items"
+    title = "Too many items"
+    example = OrderRejected.rejection("The order has 3 items; max_order_items is 2.", "lines")
+
+
+class OrderTotalTooHigh(OrderRejected):
+    kind = "order-total-too-high"
+    title = "Order total too high"
+    example = OrderRejected.rejection(
+        "The order total is 105000 VND (shipping included); max_order_total_vnd is 100000."
+    )
+
+
+ORDER_RULES: tuple[type[OrderRejected], ...] = (
+    UnknownProvince,
+    UnknownWard,
+    WardNotInProvince,
+    DuplicateSku,
+    TooManyItems,
+    OrderTotalTooHigh,
+)
+
+
+# Documentation: routes' `responses=` from the entries they raise. -------------------------
+
+# Under application/problem+json only: a `model` would also declare application/json, which
+# these responses never are. The schema is put into the document's components by
+# app.responses.DocumentedAPI.
+_PROBLEM_SCHEMA = schema_of(ProblemDetail, "validation")
+
+
+def responses(*entries: type[Problem]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI declarations of the problems a route can give, one response per status.
+
+    Its description lists every type it can carry; its example is the first entry's."""
+    by_status: dict[int, list[type[Problem]]] = {}
+    for entry in entries:
+        by_status.setdefault(entry.status, []).append(entry)
+    return {
+        status: {
+            "description": "\n".join(f"- `{e.type}`: {e.title}" for e in same),
+            "content": {MEDIA_TYPE: {"schema": _PROBLEM_SCHEMA, "example": same[0].example_body()}},
+        }
+        for status, same in sorted(by_status.items())
     }
-    if errors:
-        body["errors"] = errors
-    return Response(dumps(body), status, headers=headers, media_type=MEDIA_TYPE)
 
 
-_STATUS_KINDS = {
-    404: ("not-found", "Not found"),
-    405: ("method-not-allowed", "Method not allowed"),
-    413: ("payload-too-large", "Payload too large"),
-}
-
-
+# The exception handlers: every error answered as an entry. --------------------------------
 # Starlette types every handler as taking Exception; each is registered for one class only.
 
 
 async def _problem(request: Request, exc: Exception) -> Response:
-    error = cast(Problem, exc)
-    return problem(
-        request,
-        error.status,
-        kind=error.kind,
-        title=error.title,
-        detail=error.detail,
-        headers=error.headers,
-        errors=error.errors,
-    )
+    return answer(request, cast(Problem, exc))
+
+
+_HTTP_ENTRIES: dict[int, type[Problem]] = {
+    404: NotFound,
+    405: MethodNotAllowed,
+    413: PayloadTooLarge,
+}
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     error = cast(StarletteHTTPException, exc)
-    if error.status_code == 400 and isinstance(error.__cause__, ValueError | RecursionError):
+    status = error.status_code
+    if status == 400 and isinstance(error.__cause__, ValueError | RecursionError):
         # FastAPI's 400 for a body json.loads refused other than with JSONDecodeError (bytes
         # that are not UTF-8, nesting too deep): malformed input, a 422 like invalid JSON.
         msg = "The body is not valid JSON."
-        return problem(
-            request,
-            422,
-            kind="validation-error",
-            title="Invalid request",
-            detail=f"body: {msg}",
-            errors=[{"loc": ["body"], "msg": msg}],
+        return answer(
+            request, InvalidRequest(f"body: {msg}", errors=[{"loc": ["body"], "msg": msg}])
         )
-    kind, title = _STATUS_KINDS.get(error.status_code, ("http-error", "HTTP error"))
-    detail = "No such route." if error.status_code == 404 else str(error.detail)
-    return problem(
-        request, error.status_code, kind=kind, title=title, detail=detail, headers=error.headers
-    )
+    entry = _HTTP_ENTRIES.get(status)
+    detail = "No such route." if status == 404 else str(error.detail)
+    if entry is None:
+        return answer(request, HTTPError(detail, status, error.headers))
+    return answer(request, entry(detail, headers=error.headers))
 
 
 _INVALID_UUID = "Input should be a valid UUID"
@@ -129,7 +449,7 @@ _INVALID_UUID = "Input should be a valid UUID"
 async def _validation_error(request: Request, exc: Exception) -> Response:
     # loc and msg only: echoing the input back would reflect whatever the client sent.
     # (pydantic's UUID message quotes the offending character, so it gets a fixed one.)
-    errors: list[dict[str, Any]] = [
+    errors: Errors = [
         {
             "loc": [str(part) for part in error["loc"]],
             "msg": _INVALID_UUID if error["type"] == "uuid_parsing" else error["msg"],
@@ -137,39 +457,24 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
         for error in cast(RequestValidationError, exc).errors()
     ]
     where = "; ".join(".".join(e["loc"]) + ": " + e["msg"] for e in errors[:3])
-    return problem(
-        request,
-        422,
-        kind="validation-error",
-        title="Invalid request",
-        detail=where or "Invalid input.",
-        errors=errors,
-    )
+    return answer(request, InvalidRequest(where or "Invalid input.", errors=errors))
 
 
 async def _cache_unavailable(request: Request, exc: Exception) -> Response:
-    return problem(
+    retry_after = str(cast(CacheUnavailable, exc).retry_after)
+    return answer(
         request,
-        503,
-        kind="reference-data-unavailable",
-        title="Reference data unavailable",
-        detail="Reference data is not loaded yet; retry shortly.",
-        headers={"Retry-After": str(cast(CacheUnavailable, exc).retry_after)},
+        ReferenceDataUnavailable(
+            "Reference data is not loaded yet; retry shortly.", headers={"Retry-After": retry_after}
+        ),
     )
 
 
 async def _database_unavailable(request: Request, exc: Exception) -> Response:
-    # Unreachable, restarting, a statement timeout, or no pooled connection free in time
-    # (PoolTimeout). The class name is logged; the message (it may hold SQL or a host name)
-    # is not.
+    # The class name is logged; the message (it may hold SQL or a host name) is not.
     logger.error("database error", extra={"path": request.url.path, "error": type(exc).__name__})
-    return problem(
-        request,
-        503,
-        kind="database-unavailable",
-        title="Database unavailable",
-        detail="The database could not complete the request; retry shortly.",
-        headers={"Retry-After": "2"},
+    return answer(
+        request, DatabaseUnavailable("The database could not complete the request; retry shortly.")
     )
 
 
@@ -185,31 +490,17 @@ async def _integrity_error(request: Request, exc: Exception) -> Response:
     # A CHECK refuses the values themselves (422); UNIQUE, foreign keys and NOT NULL refuse
     # them against the stored state (409). The constraint is logged, not sent.
     error = cast(IntegrityError, exc)
-    check = _is_check_violation(error)
     logger.warning(
         "constraint violated", extra={"path": request.url.path, "error": type(error.orig).__name__}
     )
-    return problem(
-        request,
-        422 if check else 409,
-        kind="constraint-violation" if check else "conflict",
-        title="Constraint violation" if check else "Conflict",
-        detail="The values break a rule of the database."
-        if check
-        else "The request conflicts with stored data.",
-    )
+    if _is_check_violation(error):
+        return answer(request, ConstraintViolation("The values break a rule of the database."))
+    return answer(request, Conflict("The request conflicts with stored data."))
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
-    # The traceback goes to the log for operators; the client learns only that it failed.
     logger.exception("unhandled error", extra={"path": request.url.path})
-    return problem(
-        request,
-        500,
-        kind="internal",
-        title="Internal error",
-        detail="The request could not be served.",
-    )
+    return answer(request, InternalError("The request could not be served."))
 
 
 def install(app: FastAPI) -> None:
@@ -221,126 +512,3 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(PoolTimeout, _database_unavailable)
     app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(Exception, _unexpected)
-    _document_problems(app)
-
-
-def _document_problems(app: FastAPI) -> None:
-    """Put ProblemDetail into the OpenAPI components that `responses()` points at, and the
-    models routes document with app.responses.ok / schema_of."""
-    generate = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is not None:
-            return app.openapi_schema
-        schema = generate()  # also cached in app.openapi_schema, which this completes
-        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
-        problem_schema = ProblemDetail.model_json_schema(ref_template=_REF_TEMPLATE)
-        schemas.update(problem_schema.pop("$defs", {}))
-        schemas["ProblemDetail"] = problem_schema
-        add_documented_schemas(schemas)
-        return schema
-
-    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented extension point
-
-
-_REF_TEMPLATE = "#/components/schemas/{model}"
-
-
-def _example(status: int, kind: str, title: str, detail: str, instance: str) -> dict[str, Any]:
-    return {
-        "type": _TYPE_PREFIX + kind,
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "instance": instance,
-    }
-
-
-_NOT_AN_INTEGER = "Input should be a valid integer, unable to parse string as an integer"
-
-# The problem responses routes declare: status → (description, example body).
-_DECLARED: dict[int, tuple[str, dict[str, Any]]] = {
-    401: (
-        "No bearer token",
-        _example(
-            401,
-            "unauthorized",
-            "Authentication required",
-            "Send the admin key as 'Authorization: Bearer <key>'.",
-            "/admin/cache/refresh",
-        ),
-    ),
-    403: (
-        "Wrong key",
-        _example(
-            403, "forbidden", "Forbidden", "That key is not the admin key.", "/admin/cache/refresh"
-        ),
-    ),
-    404: (
-        "Unknown code",
-        _example(404, "not-found", "Not found", "No country with code 'XX'.", "/countries/XX"),
-    ),
-    409: (
-        "Conflicts with stored data (e.g. an Idempotency-Key reused with another body)",
-        _example(
-            409,
-            "idempotency-key-reused",
-            "Idempotency key reused",
-            "This Idempotency-Key was already used with a different request body.",
-            "/orders",
-        ),
-    ),
-    422: (
-        "Malformed input",
-        {
-            **_example(
-                422,
-                "validation-error",
-                "Invalid request",
-                f"path.code: {_NOT_AN_INTEGER}",
-                "/vn/provinces/abc",
-            ),
-            "errors": [{"loc": ["path", "code"], "msg": _NOT_AN_INTEGER}],
-        },
-    ),
-    413: (
-        "Request body over REFDATA_MAX_BODY_BYTES",
-        _example(
-            413,
-            "payload-too-large",
-            "Payload too large",
-            "Request bodies are limited to 65536 bytes.",
-            "/orders",
-        ),
-    ),
-    503: (
-        "Reference data not loaded yet (see Retry-After)",
-        _example(
-            503,
-            "reference-data-unavailable",
-            "Reference data unavailable",
-            "Reference data is not loaded yet; retry shortly.",
-            "/countries",
-        ),
-    ),
-}
-
-
-def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI declarations of the problem responses a route can give.
-
-    Under application/problem+json only: a `model` would also declare application/json,
-    which these responses never are. `install` adds the ProblemDetail schema they point at.
-    """
-    return {
-        status: {
-            "description": _DECLARED[status][0],
-            "content": {
-                MEDIA_TYPE: {
-                    "schema": {"$ref": _REF_TEMPLATE.format(model="ProblemDetail")},
-                    "example": _DECLARED[status][1],
-                }
-            },
-        }
-        for status in statuses
-    }

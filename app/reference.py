@@ -282,8 +282,8 @@ def _rows(conn: Connection, dataset: Dataset) -> Sequence[Row]:
     key = (dataset.name, conn.dialect.name)
     sql = _SELECTS.get(key)
     if sql is None:
-        # Written out, not compiled from a select(): SQLAlchemy's compiler costs ~0.5 ms a
-        # statement, at every INIT, for SQL this plain.
+        # Written out, not compiled from a select(): compiling costs every INIT time, and
+        # SQL this plain needs no compiler.
         quote = conn.dialect.identifier_preparer.quote
         table = dataset.table.metadata.tables[dataset.table.__tablename__]
         columns = ", ".join(quote(table.columns[name].name) for name in dataset.schema.model_fields)
@@ -376,9 +376,9 @@ class ReferenceCache:
 
     def load(self) -> Snapshot:
         """Read all reference tables in one transaction and swap the new snapshot in."""
-        # A snapshot is ~100k objects that live until the next reload: collecting while
-        # building it is wasted work (measured: full collections of 50 ms each at INIT),
-        # and once built they are frozen out of every later collection.
+        # A snapshot is a great many objects that live until the next reload: collecting
+        # while building it is wasted work (full collections, at INIT), and once built they
+        # are frozen out of every later collection.
         collecting = gc.isenabled()
         gc.disable()
         try:

@@ -1,11 +1,12 @@
-"""Responses from pre-encoded bytes. Conditional requests (If-None-Match → 304) are
-answered by app.middleware.Edge from the ETag these carry."""
+"""Responses from pre-encoded bytes, and the OpenAPI document of models that build no
+validator. Conditional requests (If-None-Match → 304) are answered by app.middleware.Edge
+from the ETag these carry."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Response
+from fastapi import FastAPI, Response
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode
 
@@ -61,9 +62,20 @@ def ok(model: type[BaseModel], *, many: bool = False) -> dict[int | str, dict[st
     }
 
 
-def add_documented_schemas(schemas: dict[str, Any]) -> None:
-    for name, (model, mode) in _DOCUMENTED.items():
-        schema = model.model_json_schema(ref_template=REF_TEMPLATE, mode=mode)
-        for defined, definition in schema.pop("$defs", {}).items():
-            schemas.setdefault(defined, definition)
-        schemas[name] = schema
+class DocumentedAPI(FastAPI):
+    """FastAPI, whose OpenAPI document also holds the schemas of the models routes point at
+    with `schema_of` (the problem document among them)."""
+
+    _completed: dict[str, Any] | None = None
+
+    def openapi(self) -> dict[str, Any]:
+        document = super().openapi()  # made once, and again only if the routes change
+        if document is not self._completed:
+            schemas = document.setdefault("components", {}).setdefault("schemas", {})
+            for name, (model, mode) in _DOCUMENTED.items():
+                schema = model.model_json_schema(ref_template=REF_TEMPLATE, mode=mode)
+                for defined, definition in schema.pop("$defs", {}).items():
+                    schemas.setdefault(defined, definition)
+                schemas[name] = schema
+            self._completed = document
+        return document

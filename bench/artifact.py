@@ -190,8 +190,8 @@ def secret_probes(database_url: str, python: str, tree: Path, root: Path) -> Ite
     if url.get_backend_name() != "postgresql":
         yield []
         return
-    from tests.lambda_runtime import SESSION_TOKEN  # noqa: PLC0415 -- bench-only parts
-    from tests.secrets_double import ExtensionDouble, LocalAws  # noqa: PLC0415
+    from harness.lambda_runtime import SESSION_TOKEN  # noqa: PLC0415 -- bench-only parts
+    from harness.secrets_double import ExtensionDouble, LocalAws  # noqa: PLC0415
 
     aws = LocalAws().start()
     extension = ExtensionDouble(aws, SESSION_TOKEN, cache_enabled=False).start()

@@ -29,8 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scripts import init_probe
-from tests.support import REPO
+from harness import REPO, init_probe
 
 NAMED_LIBRARIES = ("fastapi", "mangum", "sqlalchemy", "pydantic", "psycopg")
 FIRST_PATH = "/countries"

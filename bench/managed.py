@@ -1,7 +1,7 @@
 """Lambda Managed Instances: one environment of N worker processes, what each one costs.
 
 AWS's runtime client in its multi-process mode (AWS_LAMBDA_MAX_CONCURRENCY=N forks N
-workers, each with its own INIT) against the emulated Runtime API (tests/lambda_runtime.py)
+workers, each with its own INIT) against the emulated Runtime API (harness/lambda_runtime.py)
 and the benchmark's database. After INIT and a warm-up on every worker: each worker's RSS,
 the awslambdaric main process's, and on PostgreSQL the app's connections as the server
 lists them (pg_stat_activity), which the sizing in the README multiplies out.
@@ -16,10 +16,10 @@ from typing import Any
 
 import psycopg
 
-from bench.databases import APP_ROLE, DATABASE, BenchDatabase
-from tests.events import http_v2
-from tests.lambda_runtime import RuntimeEmulator, rss_kib
-from tests.pg import libpq_dsn
+from bench.databases import BenchDatabase
+from harness.events import http_v2
+from harness.lambda_runtime import RuntimeEmulator, rss_kib
+from harness.postgres import libpq_dsn
 
 WORKERS = 4
 INIT_TIMEOUT = 120.0  # seconds: a bound, not an expectation
@@ -34,7 +34,7 @@ def _connections(database: BenchDatabase) -> int | None:
         row = conn.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND usename = %s"
             " AND backend_type = 'client backend'",
-            (DATABASE, APP_ROLE),
+            (database.name, database.role),
         ).fetchone()
     return int(row[0]) if row else 0
 

@@ -12,6 +12,8 @@ from matplotlib.ticker import FuncFormatter
 
 from bench.variants import BY_KEY, ROUTES
 
+HISTORY = Path(__file__).with_name("history.md")
+
 X = "\N{MULTIPLICATION SIGN}"
 MINUS = "\N{MINUS SIGN}"
 CHART_VARIANTS = ("a", "b", "c", "d")
@@ -402,7 +404,7 @@ def _managed_section(measured: Mapping[str, Any]) -> list[str]:
     lines = [
         f"AWS's runtime client with `AWS_LAMBDA_MAX_CONCURRENCY={measured['workers']}` forks "
         f"{measured['workers']} worker processes, each with its own INIT, against the emulated "
-        f"Runtime API (`tests/lambda_runtime.py`) and {measured['backend']}; then "
+        f"Runtime API (`harness/lambda_runtime.py`) and {measured['backend']}; then "
         f"{measured['invokes_per_worker']} invokes on each worker, one at a time "
         "(`bench/managed.py`).",
         "",
@@ -530,6 +532,13 @@ def markdown(results: Mapping[str, Any], png_name: str) -> str:
         "- **(d) framework floor** (`bench/designs/floor.py`): `async def` routes returning "
         "constant bytes (refdata's own responses) through FastAPI + Mangum, no middleware: "
         "the least any FastAPI service on Lambda can cost.",
+        "",
+        "## Measured once: the figures behind design choices in the code",
+        "",
+        "The code says why it does what it does; what was measured, once, to decide it is "
+        "kept here (`bench/history.md`), not in comments.",
+        "",
+        HISTORY.read_text().strip(),
         "",
         "## Machine and versions",
         "",

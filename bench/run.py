@@ -27,8 +27,9 @@ from typing import Any
 from bench import artifact, cold, load, managed, report
 from bench.databases import BenchDatabase, databases
 from bench.variants import ENGINE_AT_INIT, REFDATA, ROUTES, WARM, Variant
-from reliability.environments import Uvicorn, child_environment
-from tests.support import REPO
+from harness import REPO
+from harness.processes import child_environment
+from harness.servers import Uvicorn
 
 BACKENDS = ("postgresql", "sqlite")
 PACKAGES = (

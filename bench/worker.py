@@ -36,10 +36,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.pool import Pool
 
 from bench import conversion
-from bench.stats import summarize
 from bench.variants import BY_KEY, ROUTES
-from tests.events import LambdaContext, http_v2
-from tests.support import ServerStatements, reply
+from harness.events import LambdaContext, http_v2
+from harness.http import reply
+from harness.sql import ServerStatements
+from harness.stats import summarize
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 

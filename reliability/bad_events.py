@@ -27,8 +27,8 @@ from typing import Any
 
 from sqlalchemy import event as sa_event
 
+from harness.events import SHAPES, LambdaContext
 from reliability.measure import failed_checks, write_json
-from tests.events import SHAPES, LambdaContext
 
 PATHS = [
     "/countries",
@@ -235,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         # Before anything imports app.config (alembic's env.py does): the app builds its
         # engine from the environment, once.
         os.environ.update(REFDATA_DATABASE_URL=url, REFDATA_LOG_LEVEL="ERROR")
-        from tests.support import migrate  # noqa: PLC0415 -- imports app.config
+        from harness.databases import migrate  # noqa: PLC0415 -- imports app.config
 
         migrate(url)
         summary = run(args.events, args.seed)

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import json
 import sys
 import tempfile
 import threading
@@ -36,27 +35,16 @@ from typing import Any
 
 import psycopg
 
-from reliability.environments import (
-    JSON,
-    HttpClient,
-    LambdaEnvironment,
-    Uvicorn,
-    app_connections,
-    throwaway_server,
-)
-from reliability.measure import Sampler, failed_checks, latencies, write_json
-from tests.lambda_runtime import FunctionError, FunctionTimeout
-from tests.pg import PostgresServer, libpq_dsn
-from tests.support import Database, Reply, migrate
+from harness.databases import Database, migrate
+from harness.events import ORDER
+from harness.http import JSON, HttpClient, Reply
+from harness.lambda_runtime import FunctionError, FunctionTimeout
+from harness.postgres import PostgresServer, libpq_dsn, throwaway_server
+from harness.servers import LambdaEnvironment, Uvicorn
+from harness.sql import app_connections
+from harness.stats import latencies
+from reliability.measure import Sampler, failed_checks, write_json
 
-ORDER = json.dumps(
-    {
-        "address": {"province_code": 79, "ward_code": 25747, "street": "12 Lê Lợi"},
-        "lines": [{"sku": "TEA-250G", "quantity": 2, "unit_price_vnd": 120_000}],
-        "weight_grams": 1200,
-    },
-    ensure_ascii=False,
-).encode()
 PROBLEM = "application/problem+json"
 # What a 503 must not carry: SQL, the table's name, the driver's words.
 LEAKY_WORDS = (

@@ -23,8 +23,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from harness import REPO
 from reliability.measure import failed_checks, write_json
-from tests.support import REPO
 
 BACKENDS = ("sqlite", "postgresql")
 DEFAULT_SEED = 20261126

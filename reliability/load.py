@@ -27,7 +27,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,15 +36,13 @@ from urllib.parse import quote
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
-from reliability.environments import (
-    JSON,
-    HttpClient,
-    Uvicorn,
-    app_connections,
-    throwaway_database,
-)
-from reliability.measure import Sampler, failed_checks, latencies, write_json
-from tests.support import Database
+from harness.databases import Database, throwaway_database
+from harness.http import JSON, HttpClient
+from harness.load import run_clients
+from harness.servers import Uvicorn
+from harness.sql import app_connections
+from harness.stats import latencies
+from reliability.measure import Sampler, failed_checks, write_json
 
 # (province, ward, street): the warehouse province (79) and three others, so every fee rule
 # (same-province base, other base, free shipping from the threshold) is exercised.
@@ -161,26 +159,6 @@ def schedule(plan: Plan) -> list[Attempt]:
             slots.append((index + 0.5 if rng.random() < 0.5 else later, Attempt(key, body, True)))
     slots.sort(key=lambda slot: slot[0])
     return [attempt for _, attempt in slots]
-
-
-def run_clients(clients: int, work: Callable[[HttpClient], None], port: int) -> float:
-    """`clients` threads, each with its own keep-alive connection, running `work` once;
-    returns the wall time."""
-
-    def client() -> None:
-        connection = HttpClient(port)
-        try:
-            work(connection)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=client, name=f"client-{i}") for i in range(clients)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return time.perf_counter() - started
 
 
 def place(connection: HttpClient, attempt: Attempt) -> Sent:

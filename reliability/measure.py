@@ -1,30 +1,12 @@
-"""Latency percentiles, a sampler that runs beside a load, and the summary file."""
+"""A sampler that runs beside a load, the checks, and the summary file."""
 
 from __future__ import annotations
 
 import json
-import math
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-
-def percentile(values: Sequence[float], share: float) -> float:
-    """Nearest-rank percentile (`share` in 0..1) of `values`; 0.0 for none."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
-
-
-def latencies(seconds: Sequence[float]) -> dict[str, float]:
-    """p50, p99 and max in milliseconds."""
-    return {
-        "p50_ms": round(percentile(seconds, 0.50) * 1000, 2),
-        "p99_ms": round(percentile(seconds, 0.99) * 1000, 2),
-        "max_ms": round(max(seconds, default=0.0) * 1000, 2),
-    }
 
 
 class Sampler:

@@ -20,7 +20,7 @@ itself, deploy/bytecode.js), then check the result:
 * for the machine's own architecture, with the target Python: the unpacked, read-only tree
   migrates a fresh SQLite database through the package's own `migrate` handler, imports
   `app.lambda_handler` without compiling a single file of the tree, and serves `/health`.
-  INIT (import + first invoke, scripts/init_probe.py) is timed with and without the .pyc
+  INIT (import + first invoke, harness/init_probe.py) is timed with and without the .pyc
   files (median of several fresh processes).
 
 The target Python is the runtime serverless.yml deploys (`params.default.python`), found by
@@ -43,7 +43,7 @@ from typing import Any
 
 import yaml
 
-from scripts import init_probe
+from harness import init_probe
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -1,27 +1,26 @@
 """Test setup: a migrated database of the chosen backend, fixed before `app` is imported.
 
 `pytest --db=sqlite` (the default) uses a fresh SQLite file; `pytest --db=postgresql` starts
-a throwaway PostgreSQL server (initdb/pg_ctl, 127.0.0.1, a free port). The app builds its
-engine and cache at import, so REFDATA_DATABASE_URL is set in pytest_configure, before any
-test module is collected.
+a throwaway PostgreSQL server (harness/postgres.py: pytest-postgresql's executor, 127.0.0.1,
+a free port). The app builds its engine and cache at import, so REFDATA_DATABASE_URL is set
+in pytest_configure, before any test module is collected: that is why the server is started
+there, by the executor pytest-postgresql's `postgresql_proc` fixture wraps, and not by the
+fixture, which would start it only when the first test asks for it.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests import leaks, pg
-from tests.support import ADMIN_KEY, Database, ServerStatements, SqlWindow, migrate
-
-APP_ROLE = "refdata_app"
+from harness import ADMIN_KEY, leaks
+from harness.databases import APP_ROLE, Database, Databases, migrate
+from harness.postgres import PostgresServer
+from harness.sql import ServerStatements, SqlWindow
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -38,43 +37,35 @@ class Backend:
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
-        self.tmp = Path(tempfile.mkdtemp(prefix="refdata-test-"))
-        self.server: pg.PostgresServer | None = None
         self.skip_reason: str | None = None
-        if kind == "postgresql":
-            try:
-                self.server = pg.start_server()
-            except FileNotFoundError as exc:
-                if os.environ.get("CI") == "true":
-                    raise pytest.UsageError(f"CI=true requires PostgreSQL: {exc}") from exc
-                self.skip_reason = f"PostgreSQL not available: {exc}"
-                return
-            self.admin(f"CREATE ROLE {APP_ROLE} LOGIN")
+        try:
+            self.databases = Databases(kind)
+        except FileNotFoundError as exc:
+            if os.environ.get("CI") == "true":
+                raise pytest.UsageError(f"CI=true requires PostgreSQL: {exc}") from exc
+            self.skip_reason = f"PostgreSQL not available: {exc}"
+            self.databases = Databases("sqlite")  # only to keep the app importable
+            return
         self.main = self.new_database()
+
+    @property
+    def server(self) -> PostgresServer | None:
+        return self.databases.server
+
+    @property
+    def tmp(self) -> Path:
+        return self.databases.root
 
     def admin(self, sql: str, database: str = "postgres") -> None:
         """Run one statement as the PostgreSQL superuser."""
-        assert self.server is not None
-        self.server.admin(sql, database)
+        self.databases.admin(sql, database)
 
     def new_database(self) -> Database:
         """An empty, unmigrated database the app role owns."""
-        name = "refdata_" + uuid.uuid4().hex[:8]
-        if self.server is None:
-            path = self.tmp / f"{name}.db"
-            return Database("sqlite", f"sqlite:///{path}", None)
-        self.admin(f"CREATE DATABASE {name} OWNER {APP_ROLE}")
-        self.admin("CREATE EXTENSION pg_stat_statements", database=name)
-        return Database(
-            "postgresql",
-            self.server.url(name, APP_ROLE),
-            self.server.url(name, pg.SUPERUSER),
-        )
+        return self.databases.new(migrated=False)
 
     def close(self) -> None:
-        if self.server is not None:
-            self.server.destroy()
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        self.databases.close()
 
 
 BACKEND: Backend | None = None
@@ -139,7 +130,7 @@ def _app_uses_the_test_database(backend: Backend) -> None:
 
 
 class _CheckedStream:
-    """The app's log stream, each line checked for secrets on its way (tests/leaks.py)."""
+    """The app's log stream, each line checked for secrets on its way (harness/leaks.py)."""
 
     def __init__(self, stream: Any) -> None:
         self._stream = stream
@@ -158,28 +149,28 @@ def _no_secret_leaves_the_app() -> Iterator[None]:
     are uvicorn servers' logs and replies."""
     from app.logs import _Sink
     from app.main import app
-    from reliability import environments
+    from harness import http, servers
 
     # Outside Starlette's ServerErrorMiddleware too: a 500 is checked like any response.
     app.middleware_stack = leaks.Watch(app.build_middleware_stack())
     handler = _Sink.handler
     assert handler is not None
     original = handler.setStream(_CheckedStream(handler.stream))
-    stop, request = environments.Uvicorn.stop, environments.HttpClient.request
+    stop, request = servers.Uvicorn.stop, http.HttpClient.request
 
-    def stop_and_check(self: environments.Uvicorn) -> None:
+    def stop_and_check(self: servers.Uvicorn) -> None:
         stop(self)
         leaks.check(self.log(), f"the log of uvicorn {self.asgi}")
 
-    def request_and_check(self: environments.HttpClient, *args: Any, **kwargs: Any) -> Any:
+    def request_and_check(self: http.HttpClient, *args: Any, **kwargs: Any) -> Any:
         answer = request(self, *args, **kwargs)
         leaks.check(answer[0].body, "a uvicorn server's reply")
         return answer
 
-    environments.Uvicorn.stop = stop_and_check  # type: ignore[method-assign]
-    environments.HttpClient.request = request_and_check  # type: ignore[method-assign]
+    servers.Uvicorn.stop = stop_and_check  # type: ignore[method-assign]
+    http.HttpClient.request = request_and_check  # type: ignore[method-assign]
     yield
-    environments.Uvicorn.stop, environments.HttpClient.request = stop, request  # type: ignore[method-assign]
+    servers.Uvicorn.stop, http.HttpClient.request = stop, request  # type: ignore[method-assign]
     if original is not None:
         handler.setStream(original)
 

@@ -13,8 +13,11 @@ import pytest
 from app.datasets import setting_values
 from app.logs import JsonFormatter, logger
 from app.reference import cache
-from tests.events import http_v2
-from tests.support import ADMIN_KEY, Database, Reply, invoke, run_python
+from harness import ADMIN_KEY
+from harness.databases import Database
+from harness.events import http_v2
+from harness.http import Reply, invoke
+from harness.processes import run_python
 
 
 def admin(
@@ -151,7 +154,7 @@ class TestSettingUpdates:
 
 def test_without_a_key_the_admin_routes_do_not_exist(database: Database) -> None:
     result = run_python(
-        "import json; from app.lambda_handler import handler; from tests.events import *\n"
+        "import json; from app.lambda_handler import handler; from harness.events import *\n"
         "r = handler(http_v2('POST', '/admin/cache/refresh'), LambdaContext())\n"
         "spec = json.loads(handler(http_v2('GET', '/openapi.json'), LambdaContext())['body'])\n"
         "print(json.dumps([r['statusCode'], sorted(spec['paths'])]))",

@@ -10,9 +10,11 @@ from typing import Any
 
 import pytest
 
-from app.lambda_handler import handler
-from tests.events import LambdaContext, alb, http_v2, rest_v1
-from tests.support import SqlWindow, invoke
+from app.lambda_handler import Handler, handler
+from app.problems import BadEvent, ResponseNotEncodable, encode
+from harness.events import LambdaContext, alb, http_v2, rest_v1
+from harness.http import invoke
+from harness.sql import SqlWindow
 
 Event = Any
 
@@ -185,3 +187,27 @@ def test_events_that_are_not_http_get_the_documented_400() -> None:
 def test_a_huge_body_is_refused_with_413() -> None:
     response = handler(CASES["a 3 MB body"](), LambdaContext())
     assert response["statusCode"] == 413
+
+
+def test_the_400_is_the_catalogs_bad_event_written_by_the_one_encoder() -> None:
+    response = handler({"Records": []}, LambdaContext())
+    expected = BadEvent("The Lambda event is not an HTTP request this function can read.")
+    assert response["statusCode"] == BadEvent.status
+    assert response["headers"] == {"content-type": "application/problem+json"}
+    assert response["body"] == encode(expected, None).decode()
+    assert json.loads(response["body"])["title"] == BadEvent.title
+
+
+async def latin1_header(scope: Any, receive: Any, send: Any) -> None:
+    """An app whose response header API Gateway's UTF-8 format cannot carry."""
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"x-name", b"\xe9")]})
+    await send({"type": "http.response.body", "body": b"{}"})
+
+
+def test_a_response_the_integration_cannot_carry_is_the_catalogs_502() -> None:
+    response = Handler(latin1_header)(http_v2("GET", "/countries"), LambdaContext())
+    expected = ResponseNotEncodable("The response could not be encoded for this integration.")
+    assert response["statusCode"] == ResponseNotEncodable.status == 502
+    assert response["headers"] == {"content-type": "application/problem+json"}
+    assert response["body"] == encode(expected, None).decode()
+    assert_well_formed(response)

@@ -12,8 +12,8 @@ from bench.cold import parse_importtime, top_imports
 from bench.load import parse_wrk
 from bench.run import best_round
 from bench.variants import ROUTES, WARM
+from harness import REPO
 from tests.conftest import Backend
-from tests.support import REPO
 
 WRK_OUTPUT = """\
 Running 10s test @ http://127.0.0.1:40123/countries

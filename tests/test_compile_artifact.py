@@ -13,7 +13,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from tests.support import REPO
+from harness import REPO
 
 SCRIPT = REPO / "deploy" / "compile_artifact.py"
 TAG = sys.implementation.cache_tag

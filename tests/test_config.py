@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.config import Settings
-from tests.support import run_python
+from harness.processes import run_python
 
 
 def test_defaults_suit_lambda(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,10 +17,11 @@ from app.conversion import conversions
 from app.datasets import VN_LEGACY_WARDS, VN_WARDS
 from app.reference import cache
 from app.schemas import Conversion, Predecessors
+from harness.events import http_v2
+from harness.http import Reply, get, invoke
+from harness.sql import ServerStatements, SqlWindow
 from scripts import vn_conversion
 from scripts.vn_conversion import Row
-from tests.events import http_v2
-from tests.support import Reply, ServerStatements, SqlWindow, invoke
 
 PROBLEM = "application/problem+json"
 
@@ -33,10 +34,6 @@ def table() -> list[Row]:
 @pytest.fixture(scope="module", autouse=True)
 def _warm() -> None:
     invoke(http_v2("GET", "/health"))
-
-
-def get(path: str, headers: dict[str, str] | None = None) -> Reply:
-    return invoke(http_v2("GET", path, headers))
 
 
 def answer(path: str) -> dict[str, Any]:

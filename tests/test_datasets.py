@@ -20,9 +20,8 @@ from sqlalchemy import func, inspect, select
 
 from app.datasets import DATASETS, SETTINGS, VN_WARDS, Dataset, Key, Route
 from app.reference import cache
-from tests.datasets import DATASET_ROUTES, DATASET_TAGS, DatasetRoute, example_of
-from tests.events import http_v2
-from tests.support import Reply, invoke
+from harness.datasets import DATASET_ROUTES, DATASET_TAGS, DatasetRoute, example_of
+from harness.http import get, problem
 
 PROBLEM = "application/problem+json"
 FIND = hypothesis.settings(database=None, derandomize=True, max_examples=500)
@@ -47,19 +46,6 @@ def routes_of(dataset: Dataset) -> list[DatasetRoute]:
 
 def keyed_routes_of(dataset: Dataset) -> list[DatasetRoute]:
     return [route for route in routes_of(dataset) if route.key is not None]
-
-
-def get(path: str) -> Reply:
-    return invoke(http_v2("GET", path))
-
-
-def problem(path: str, status: int) -> dict[str, Any]:
-    reply = get(path)
-    assert reply.status == status, (path, reply.status, reply.body[:300])
-    assert reply.headers["content-type"] == PROBLEM, path
-    body: dict[str, Any] = reply.json()
-    assert body["status"] == status
-    return body
 
 
 @pytest.fixture(scope="module")

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
+from harness import REPO
 from scripts.package_lambda import KMS_VIA_SERVICES
-from tests.support import REPO
 
 NODE = shutil.which("node")
 NPX = shutil.which("npx")

@@ -17,7 +17,7 @@ import alembic
 import pytest
 import yaml
 
-from tests.support import REPO
+from harness import REPO
 
 DOCKER = REPO / "docker"
 DOCKERFILES = ("Dockerfile", "Dockerfile.lambda")

@@ -9,15 +9,19 @@ from __future__ import annotations
 import base64
 import json
 import re
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
-from app import __version__
+from app import __version__, problems
+from app.config import settings
 from app.routes import docs
-from tests.datasets import DATASET_TAGS
-from tests.events import Event, LambdaContext, http_v2, rest_v1
-from tests.support import Database, invoke, run_python
+from harness.databases import Database
+from harness.datasets import DATASET_TAGS
+from harness.events import Event, LambdaContext, http_v2, rest_v1
+from harness.http import invoke
+from harness.processes import run_python
 
 # Tags of the routes that read the reference snapshot: each can answer 503 while it is cold.
 REFERENCE_TAGS = DATASET_TAGS
@@ -165,6 +169,134 @@ class TestOpenAPIDocument:
 
     def test_the_doc_pages_are_not_operations(self, document: dict[str, Any]) -> None:
         assert not [path for path in document["paths"] if path.startswith(("/docs", "/redoc"))]
+
+
+def documented_types(response: dict[str, Any]) -> set[str]:
+    """The problem types a documented response lists (app.problems.responses)."""
+    return set(re.findall(r"`(urn:refdata:problem:[a-z-]+)`", response.get("description", "")))
+
+
+def catalog_entry(body: bytes) -> type[problems.Problem]:
+    """The catalog entry a problem body is the encoding of: its type, title and status are
+    the entry's, and its bytes are exactly what the one encoder writes for them."""
+    fields = json.loads(body)
+    [entry] = [
+        e
+        for e in problems.CATALOG
+        if (e.type, e.title, e.status) == (fields["type"], fields["title"], fields["status"])
+    ]
+    again = Exception.__new__(entry)
+    problems.Problem.__init__(again, fields["detail"], errors=fields.get("errors"))
+    assert problems.encode(again, fields.get("instance")) == body
+    return entry
+
+
+JSON = {"content-type": "application/json"}
+UNKNOWN_PROVINCE = json.dumps(
+    {
+        "address": {"province_code": 998, "ward_code": 26740, "street": "12 Lê Lợi"},
+        "lines": [{"sku": "TEA-250G", "quantity": 1, "unit_price_vnd": 120_000}],
+        "weight_grams": 500,
+    }
+).encode()
+WRONG_KEY = {"authorization": "Bearer not-the-admin-key"}
+
+
+@dataclass(frozen=True)
+class Asked:
+    """A request that gets a problem, the operation that answers it and the problem's kind."""
+
+    method: str
+    path: str
+    operation: str
+    kind: str
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes | None = None
+
+
+PROBLEM_REQUESTS = [
+    Asked("GET", "/countries/XX", "/countries/{code}", "not-found"),
+    Asked("GET", "/countries?q=" + "x" * 101, "/countries", "validation-error"),
+    Asked("GET", "/vn/provinces/abc", "/vn/provinces/{code}", "validation-error"),
+    Asked("GET", "/orders/4c8e2932-0016-4dce-b129-7e9a606a6db7", "/orders/{order_id}", "not-found"),
+    Asked("GET", "/orders?cursor=" + "f" * 32, "/orders", "validation-error"),  # out of range
+    Asked("POST", "/orders/quote", "/orders/quote", "unknown-province", JSON, UNKNOWN_PROVINCE),
+    Asked(
+        "POST",
+        "/orders/quote",
+        "/orders/quote",
+        "payload-too-large",
+        JSON,
+        b" " * (settings.max_body_bytes + 1),
+    ),
+    Asked("POST", "/admin/cache/refresh", "/admin/cache/refresh", "unauthorized"),
+    Asked("POST", "/admin/cache/refresh", "/admin/cache/refresh", "forbidden", WRONG_KEY),
+    Asked("PUT", "/admin/settings/x", "/admin/settings/{key}", "forbidden", WRONG_KEY, b"{}"),
+]
+
+
+class TestErrorCatalog:
+    """Every problem type is one entry of app/problems.py, documented where it is raised."""
+
+    def test_every_documented_entry_is_declared_by_a_route_under_its_status(
+        self, operations: list[Operation]
+    ) -> None:
+        declared: set[tuple[str, str]] = set()
+        for _, _, operation in operations:
+            for code, response in operation["responses"].items():
+                declared |= {(t, code) for t in documented_types(response)}
+        expected = {(e.type, str(e.status)) for e in problems.CATALOG if e.documented}
+        assert expected - declared == set(), "never declared"
+        assert declared - expected == set(), "declared, but no catalog entry says so"
+
+    def test_each_declared_example_is_a_listed_entrys_own(
+        self, operations: list[Operation]
+    ) -> None:
+        entries = {e.type: e for e in problems.CATALOG}
+        for method, path, operation in operations:
+            for code, response in operation["responses"].items():
+                listed = documented_types(response)
+                if not listed:
+                    continue
+                example = response["content"]["application/problem+json"]["example"]
+                assert example["type"] in listed, f"{method} {path} {code}"
+                assert example == entries[example["type"]].example_body(), f"{method} {path}"
+
+    def test_the_catalog_states_each_entry_once_and_fully(self) -> None:
+        assert len({(e.type, e.status) for e in problems.CATALOG}) == len(problems.CATALOG)
+        for entry in problems.CATALOG:
+            example = entry.example_body()
+            assert example["type"] == f"urn:refdata:problem:{entry.kind}"
+            assert (example["title"], example["status"]) == (entry.title, entry.status)
+            assert example["instance"].startswith("/")
+
+    @pytest.mark.parametrize(
+        "asked",
+        PROBLEM_REQUESTS,
+        ids=[f"{a.method} {a.path[:40]} {a.kind}" for a in PROBLEM_REQUESTS],
+    )
+    def test_a_problem_a_client_gets_is_the_encoders_and_documented_for_its_route(
+        self, document: dict[str, Any], asked: Asked
+    ) -> None:
+        reply = invoke(http_v2(asked.method, asked.path, asked.headers, asked.body))
+        assert reply.headers["content-type"] == "application/problem+json"
+        entry = catalog_entry(reply.body)
+        assert entry.kind == asked.kind
+        assert reply.status == entry.status
+        operation = document["paths"][asked.operation][asked.method.lower()]
+        declared = operation["responses"][str(reply.status)]
+        assert entry.type in documented_types(declared)
+
+    def test_the_413_example_follows_the_configured_limit(self, database: Database) -> None:
+        result = run_python(
+            "import json; from app.main import app\n"
+            "example = app.openapi()['paths']['/orders']['post']['responses']['413']\n"
+            "print(json.dumps(example['content']['application/problem+json']['example']))",
+            {"REFDATA_DATABASE_URL": database.url, "REFDATA_MAX_BODY_BYTES": "2048"},
+        )
+        assert result.returncode == 0, result.stderr
+        example = json.loads(result.stdout.splitlines()[-1])
+        assert example["detail"] == "Request bodies are limited to 2048 bytes."
 
 
 def call(event: Event) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """A real browser loads /docs and /redoc from uvicorn, with no network but 127.0.0.1.
 
-Headless Chromium (Debian's) renders each page; every request it makes is recorded. A page
-that needs anything from outside fails here, where in a VPC it would just be blank.
+Headless Chromium (Debian's, driven by Playwright) renders each page; every request it makes
+is recorded (harness/browser.py). A page that needs anything from outside fails here, where
+in a VPC it would just be blank.
 Without Chromium these tests skip locally and fail under CI=true.
 """
 
@@ -12,21 +13,22 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser
 
-from reliability.environments import Uvicorn
-from tests import browser
-from tests.support import ADMIN_KEY, Database
+from harness import ADMIN_KEY, browser
+from harness.databases import Database
+from harness.servers import Uvicorn
 
 
 @pytest.fixture(scope="module")
-def chromium() -> Iterator[browser.Chromium]:
+def chromium() -> Iterator[Browser]:
     executable = browser.find_chromium()
     if executable is None:
         reason = "Debian's chromium is not installed (apt-get install chromium)"
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI=true requires the browser tests to run: {reason}")
         pytest.skip(f"BROWSER TESTS NOT RUN: {reason}")
-    with browser.Chromium(executable) as running:
+    with browser.launch(executable) as running:
         yield running
 
 
@@ -50,12 +52,12 @@ def report(
 
 
 def test_swagger_ui_renders_every_operation_with_nothing_from_outside(
-    chromium: browser.Chromium,
+    chromium: Browser,
     server: str,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    load = chromium.new_page().load(f"{server}/docs", browser.count(browser.SWAGGER_OPERATIONS))
+    load = browser.load(chromium, f"{server}/docs", browser.SWAGGER_OPERATIONS)
     report(capsys, load, tmp_path / "docs.png", "operations")
     assert load.outside == []
     assert load.failures == []
@@ -66,12 +68,12 @@ def test_swagger_ui_renders_every_operation_with_nothing_from_outside(
 
 
 def test_redoc_renders_every_operation_with_nothing_from_outside(
-    chromium: browser.Chromium,
+    chromium: Browser,
     server: str,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    load = chromium.new_page().load(f"{server}/redoc", browser.count(browser.REDOC_OPERATIONS))
+    load = browser.load(chromium, f"{server}/redoc", browser.REDOC_OPERATIONS)
     report(capsys, load, tmp_path / "redoc.png", "operations")
     assert load.outside == []
     assert load.failures == []
@@ -79,11 +81,11 @@ def test_redoc_renders_every_operation_with_nothing_from_outside(
     assert load.rendered == browser.operation_count(server)
 
 
-def test_a_page_that_reaches_outside_is_caught(chromium: browser.Chromium) -> None:
+def test_a_page_that_reaches_outside_is_caught(chromium: Browser) -> None:
     # What FastAPI's stock /docs does, and an address no name lookup would stop.
     cdn = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"
     address = "http://192.0.2.1/pixel.png"  # TEST-NET-1: routed nowhere
     page = f"data:text/html,<script src='{cdn}'></script><img src='{address}'>"
-    load = chromium.new_page().load(page, "document.readyState === 'complete' ? 1 : 0")
+    load = browser.load(chromium, page, "img")
     assert sorted(load.outside) == sorted([cdn, address])
     assert len(load.failures) == 2

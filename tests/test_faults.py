@@ -1,7 +1,7 @@
 """Faults: the short version of `python -m reliability.faults`, and the pool after faults in
 this process.
 
-On PostgreSQL a server of this module's own (tests/pg.py, with log_connections on) is
+On PostgreSQL a server of this module's own (harness/postgres.py, with log_connections on) is
 restarted and stopped under real execution environments, and the session's server has a
 table locked under uvicorn. In this process, a connection cut by the server (PostgreSQL) or
 a database file locked by another writer (SQLite) must leave the app's pool with nothing
@@ -21,13 +21,14 @@ from typing import Any
 import pytest
 from sqlalchemy.pool import QueuePool
 
+from harness.databases import Database, migrate
+from harness.events import ORDER, http_v2
+from harness.http import Reply, invoke
+from harness.postgres import PostgresServer, throwaway_server
+from harness.sql import SqlWindow, app_connections
 from reliability import faults
-from reliability.environments import app_connections, throwaway_server
 from reliability.measure import failed_checks
 from tests.conftest import Backend
-from tests.events import http_v2
-from tests.pg import PostgresServer
-from tests.support import Database, Reply, SqlWindow, invoke, migrate
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +79,7 @@ ORDER_HEADERS = {"content-type": "application/json"}
 
 def place(key: str) -> Reply:
     headers = {**ORDER_HEADERS, "idempotency-key": key}
-    return invoke(http_v2("POST", "/orders", headers, faults.ORDER))
+    return invoke(http_v2("POST", "/orders", headers, ORDER))
 
 
 def assert_pool_holds_nothing_more_than_its_size() -> None:

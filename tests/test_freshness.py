@@ -21,9 +21,11 @@ from sqlalchemy import Engine, create_engine, text
 
 from app.datasets import DATASETS
 from app.reference import CacheUnavailable, Freshness, Outcome, ReferenceCache
-from reliability.environments import LambdaEnvironment, Uvicorn, app_connections
-from tests import pg
-from tests.support import ADMIN_KEY, Database, SqlWindow, migrate
+from harness import ADMIN_KEY
+from harness.databases import Database, migrate
+from harness.postgres import start_server
+from harness.servers import LambdaEnvironment, Uvicorn
+from harness.sql import SqlWindow, app_connections
 
 
 class Clock:
@@ -212,7 +214,7 @@ def test_two_environments_converge_through_the_version_row(
 
 @pytest.mark.usefixtures("postgresql_only")
 def test_stale_if_error_with_the_server_stopped_and_restarted(start_environment: Any) -> None:
-    server = pg.start_server()
+    server = start_server()
     try:
         url = server.url("postgres")
         migrate(url)

@@ -43,9 +43,11 @@ from app.config import settings
 from app.datasets import setting_values
 from app.main import app
 from app.reference import cache
-from tests.datasets import DATASET_ROUTES
-from tests.events import http_v2
-from tests.support import ADMIN_KEY, Database, invoke
+from harness import ADMIN_KEY
+from harness.databases import Database
+from harness.datasets import DATASET_ROUTES
+from harness.events import http_v2
+from harness.http import invoke
 
 SEED = int(os.environ.get("FUZZ_SEED", "20261126"))
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES") or (100 if os.environ.get("CI") == "true" else 25))

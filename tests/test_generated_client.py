@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from reliability.environments import Uvicorn
-from tests.datasets import DATASET_ROUTES
-from tests.support import Database
+from harness.databases import Database
+from harness.datasets import DATASET_ROUTES
+from harness.servers import Uvicorn
 
 PACKAGE = "refdata_client"
 # No post-generation hooks: they would run ruff from PATH on the generated code.

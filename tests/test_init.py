@@ -9,8 +9,9 @@ from collections.abc import Iterator
 import pytest
 
 from app.datasets import DATASETS
-from tests.pg import free_port
-from tests.support import Database, run_python
+from harness.databases import Database
+from harness.postgres import free_port
+from harness.processes import run_python
 from tests.test_migrations import EXPECTED_ROWS
 
 # Counts every statement and new DB-API connection in the process, from before the import.
@@ -26,7 +27,7 @@ def on_connect(*args):
     counts["connects"] += 1
 event.listen(Engine, "before_cursor_execute", on_execute)
 event.listen(Pool, "connect", on_connect)
-from tests.events import LambdaContext, http_v2
+from harness.events import LambdaContext, http_v2
 def get(path):
     from app.lambda_handler import handler
     reply = handler(http_v2("GET", path), LambdaContext())
@@ -173,7 +174,7 @@ def test_a_cold_environment_loads_once_the_database_is_ready(blank_database: Dat
 started = time.monotonic()
 import app.lambda_handler, app.reference
 imported = time.monotonic()
-from tests.support import migrate
+from harness.databases import migrate
 first = get("/currencies")[0]
 migrate({blank_database.url!r})
 within = time.monotonic() - started < 4.5

@@ -9,8 +9,11 @@ from sqlalchemy.pool import QueuePool
 
 from app.lambda_handler import Handler, handler
 from app.main import app
-from tests.events import SHAPES, LambdaContext, http_v2, rest_v1
-from tests.support import Database, SqlWindow, alembic_config, invoke, reply, run_python
+from harness.databases import Database, alembic_config
+from harness.events import SHAPES, LambdaContext, http_v2, rest_v1
+from harness.http import invoke, reply
+from harness.processes import run_python
+from harness.sql import SqlWindow
 
 
 class TestStagePrefix:
@@ -57,7 +60,7 @@ class TestStagePrefix:
 def test_every_integration_is_read_once_by_refdatas_readers(shape: str) -> None:
     # Mangum rebuilds the scope on every `.scope` read (and reads it twice per HTTP API or
     # ALB invoke); refdata's readers build it once, with the stage prefix as root_path.
-    reader = handler.infer(SHAPES[shape]("GET", "/countries/VN"), LambdaContext())
+    reader = handler.adapter.infer(SHAPES[shape]("GET", "/countries/VN"), LambdaContext())
     assert type(reader).__module__ == "app.lambda_handler"
     scope = reader.scope
     assert reader.scope is scope

@@ -1,6 +1,6 @@
 """The handler under AWS's own runtime interface client (awslambdaric), in its own process.
 
-Lambda's Python runtime bootstrap, against an emulated Runtime API (tests/lambda_runtime.py):
+Lambda's Python runtime bootstrap, against an emulated Runtime API (harness/lambda_runtime.py):
 INIT happens once, then every invoke is fetched from `/invocation/next` and answered from the
 snapshot, with no SQL. One process serves the whole module.
 """
@@ -16,11 +16,12 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import APP_ROLE
-from tests.datasets import SAMPLE_PATHS
-from tests.events import http_v2
-from tests.lambda_runtime import RuntimeEmulator, RuntimeProcess
-from tests.support import Database, Reply, ServerStatements, reply
+from harness.databases import APP_ROLE, Database
+from harness.datasets import SAMPLE_PATHS
+from harness.events import http_v2
+from harness.http import Reply, reply
+from harness.lambda_runtime import RuntimeEmulator, RuntimeProcess
+from harness.sql import ServerStatements
 
 INIT_TIMEOUT = 90.0  # seconds; a bound, not an expectation
 INVOKE_TIMEOUT = 15.0

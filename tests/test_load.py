@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
+from harness.databases import migrate
 from reliability import load
 from reliability.measure import failed_checks
 from tests.conftest import Backend
-from tests.support import migrate
 
 
 def plan_for(kind: str) -> load.Plan:

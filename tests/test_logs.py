@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from app.logs import JsonFormatter, logger, timestamp, write_line
-from tests import leaks
-from tests.events import LambdaContext, http_v2, rest_v1
-from tests.support import invoke
+from harness import leaks
+from harness.events import LambdaContext, http_v2, rest_v1
+from harness.http import invoke
 
 
 def text_stream() -> tuple[Any, Callable[[], str]]:

@@ -2,7 +2,7 @@
 
 awslambdaric's own multi-concurrent mode (AWS_LAMBDA_MAX_CONCURRENCY) forks N workers; each
 INITs once (its own snapshot, its own one-connection pool) and polls the Runtime API on its
-own (tests/lambda_runtime.py, `RuntimeEmulator(max_concurrency=N)`). One environment serves
+own (harness/lambda_runtime.py, `RuntimeEmulator(max_concurrency=N)`). One environment serves
 the module, against a database of its own: concurrent invokes spread over every worker, no
 request is a cold start, warm invokes run no SQL, the server sees N connections, and an admin
 change reaches every worker once its TTL has passed. The cold-start rule itself is tested in
@@ -24,12 +24,15 @@ import psycopg
 import pytest
 from sqlalchemy import make_url
 
-from reliability.environments import local_ports
-from tests.conftest import APP_ROLE, Backend
-from tests.events import http_v2
-from tests.lambda_runtime import RuntimeEmulator, RuntimeProcess, Worker, rss_kib
-from tests.pg import libpq_dsn
-from tests.support import ADMIN_KEY, Database, Reply, ServerStatements, migrate, reply, run_python
+from harness import ADMIN_KEY
+from harness.databases import APP_ROLE, Database, migrate
+from harness.events import http_v2
+from harness.http import Reply, reply
+from harness.lambda_runtime import RuntimeEmulator, RuntimeProcess, Worker, rss_kib
+from harness.postgres import libpq_dsn
+from harness.processes import run_python
+from harness.sql import ServerStatements, local_ports
+from tests.conftest import Backend
 
 WORKERS = 4  # AWS_LAMBDA_MAX_CONCURRENCY
 POOL_SIZE, MAX_OVERFLOW = 1, 0  # per worker: REFDATA_DB_POOL_SIZE, REFDATA_DB_MAX_OVERFLOW

@@ -11,7 +11,7 @@ from sqlalchemy.pool import NullPool
 
 import app.models  # noqa: F401 -- registers the tables on Base.metadata
 from app.db import Base
-from tests.support import Database, downgrade, migrate
+from harness.databases import Database, downgrade, migrate
 
 EXPECTED_ROWS = {
     "country": 249,

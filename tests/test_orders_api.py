@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-import psycopg
 import pytest
 from fastapi import FastAPI
 from mangum import Mangum
@@ -21,10 +20,12 @@ from app.datasets import setting_values
 from app.db import SessionDep, engine
 from app.models import Order
 from app.reference import Snapshot, cache
-from app.schemas import OrderPage, OrderRead, ProblemDetail, QuoteRead
-from tests.datasets import with_settings
-from tests.events import LambdaContext, http_v2, rest_v1
-from tests.support import Database, Reply, ServerStatements, SqlWindow, invoke, reply
+from app.schemas import OrderPage, OrderRead, QuoteRead
+from harness.databases import Database
+from harness.datasets import with_settings
+from harness.events import LambdaContext, http_v2, rest_v1
+from harness.http import Reply, get, invoke, post, problem, reply
+from harness.sql import ServerStatements, SqlWindow
 
 JSON = {"content-type": "application/json"}
 BODY: dict[str, Any] = {
@@ -35,24 +36,6 @@ BODY: dict[str, Any] = {
     ],
     "weight_grams": 1_200,
 }
-
-
-def post(path: str, body: Any, key: str | None = None) -> Reply:
-    headers = {**JSON, **({"Idempotency-Key": key} if key else {})}
-    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return invoke(http_v2("POST", path, headers, raw))
-
-
-def get(path: str) -> Reply:
-    return invoke(http_v2("GET", path))
-
-
-def problem(response: Reply, status: int) -> dict[str, Any]:
-    assert response.status == status, response.body
-    assert response.headers["content-type"] == "application/problem+json"
-    body: dict[str, Any] = response.json()
-    ProblemDetail.model_validate(body)
-    return body
 
 
 def with_changes(**changes: Any) -> dict[str, Any]:
@@ -91,17 +74,6 @@ def rows(database: Database) -> Iterator[Any]:
 def _warm() -> None:
     # The first invoke of an environment is its cold one; the counts below are for warm ones.
     assert post("/orders", BODY, key=f"warm-{uuid.uuid4()}").status == 201
-
-
-def server_breakdown(counter: ServerStatements) -> dict[str, int]:
-    """pg_stat_statements for the app's role: statement text → calls."""
-    with psycopg.connect(counter.dsn, autocommit=True) as conn:
-        found = conn.execute(
-            "SELECT s.query, s.calls FROM pg_stat_statements s"
-            " JOIN pg_roles r ON r.oid = s.userid WHERE r.rolname = %s",
-            (counter.role,),
-        ).fetchall()
-    return {query: int(calls) for query, calls in found}
 
 
 # Quote
@@ -171,7 +143,7 @@ def test_a_warm_order_runs_one_insert_and_no_select(
     assert len(pings) == (1 if engine.pool._pre_ping else 0)
     if server_statements is not None:
         # Autocommit: no BEGIN, no COMMIT, no lookup. One statement, one round trip.
-        (statement, calls), *others = server_breakdown(server_statements).items()
+        (statement, calls), *others = server_statements.breakdown().items()
         assert others == []
         assert statement.startswith("INSERT INTO customer_order")
         assert calls == 1
@@ -215,7 +187,7 @@ def test_a_retry_with_the_same_key_and_body_returns_the_original_order(
     # The INSERT finds the key taken; one read returns the stored order.
     assert [s.split()[0] for s in sql.statements] == ["INSERT", "SELECT"]
     if server_statements is not None:  # both in autocommit: no BEGIN or COMMIT either
-        assert sorted(q.split()[0] for q in server_breakdown(server_statements)) == [
+        assert sorted(q.split()[0] for q in server_statements.breakdown()) == [
             "INSERT",
             "SELECT",
         ]
@@ -296,7 +268,7 @@ def test_a_broken_rule_is_a_422_naming_it_and_stores_nothing(
     expected = ["SELECT"] if path == "/orders" else []
     assert [s.split()[0] for s in sql.statements] == expected
     if server_statements is not None:
-        assert [q.split()[0] for q in server_breakdown(server_statements)] == expected
+        assert [q.split()[0] for q in server_statements.breakdown()] == expected
 
 
 @pytest.mark.parametrize(

@@ -22,9 +22,9 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
-from reliability.environments import Uvicorn
-from tests import leaks
-from tests.support import REPO, Database
+from harness import REPO, leaks
+from harness.databases import Database
+from harness.servers import Uvicorn
 
 BODY = json.dumps(
     {
@@ -125,7 +125,7 @@ def test_sixteen_threads_with_their_own_keys_make_sixteen_orders(
 ENVIRONMENT = """
 import json, sys
 from app.lambda_handler import handler
-from tests.events import LambdaContext, http_v2
+from harness.events import LambdaContext, http_v2
 print("ready", flush=True)
 key = sys.stdin.buffer.readline().decode().strip()  # every environment waits here, then all go
 event = http_v2("POST", "/orders", {"content-type": "application/json", "idempotency-key": key},

@@ -7,17 +7,11 @@ from typing import Any
 import pytest
 
 from app.datasets import setting_values
-from app.orders import (
-    OrderingUnavailable,
-    OrderRejected,
-    Thresholds,
-    quote,
-    request_hash,
-    shipping_fee,
-)
+from app.orders import Thresholds, quote, request_hash, shipping_fee
+from app.problems import OrderingUnavailable, OrderRejected
 from app.reference import Snapshot, cache
 from app.schemas import OrderCreate
-from tests.datasets import with_settings
+from harness.datasets import with_settings
 
 HCMC, SAI_GON = 79, 26740  # the warehouse's province, and a ward in it
 HANOI, BA_DINH = 1, 4

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import NullPool
 
 from app.models import Order
-from tests.support import Database, downgrade, migrate
+from harness.databases import Database, downgrade, migrate
 
 
 def row(**changes: Any) -> dict[str, Any]:

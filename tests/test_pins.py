@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import tomllib
 
-from tests.support import REPO
+from harness import REPO
 
 PIN = re.compile(r"^([A-Za-z0-9_.-]+)==([^\s;#]+)")
 

@@ -15,9 +15,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from reliability.environments import Uvicorn
-from tests import leaks
-from tests.support import REPO, Database
+from harness import REPO, leaks
+from harness.databases import Database
+from harness.servers import Uvicorn
 
 SECTION = "## Converting old addresses"
 

@@ -8,8 +8,8 @@ import pytest
 
 from app.datasets import COUNTRIES, DATASETS, Dataset, parse_setting
 from app.reference import ReferenceCache, Snapshot, cache, fold
-from tests.datasets import example_of
-from tests.support import ServerStatements, SqlWindow
+from harness.datasets import example_of
+from harness.sql import ServerStatements, SqlWindow
 
 
 @pytest.mark.parametrize(

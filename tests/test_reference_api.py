@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -11,36 +10,13 @@ from pydantic import TypeAdapter
 from app.schemas import (
     CountryRead,
     CurrencyRead,
-    ProblemDetail,
     ProvinceRead,
     SettingRead,
     SubdivisionRead,
     WardRead,
 )
-from tests.events import http_v2
-from tests.support import Reply, invoke
-
-
-def get(path: str, headers: dict[str, str] | None = None) -> Reply:
-    return invoke(http_v2("GET", path, headers))
-
-
-def ok(path: str) -> Any:
-    reply = get(path)
-    assert reply.status == 200, reply.body
-    assert reply.headers["content-type"] == "application/json"
-    return reply.json()
-
-
-def problem(path: str, status: int) -> dict[str, Any]:
-    reply = get(path)
-    assert reply.status == status, reply.body
-    assert reply.headers["content-type"] == "application/problem+json"
-    body: dict[str, Any] = reply.json()
-    ProblemDetail.model_validate(body)
-    assert body["status"] == status
-    assert body["type"].startswith("urn:refdata:problem:")
-    return body
+from harness.events import http_v2
+from harness.http import get, invoke, ok, problem
 
 
 class TestCountries:
@@ -201,7 +177,7 @@ class TestErrors:
 
     def test_problem_bodies_are_text_not_base64_in_lambda_responses(self) -> None:
         from app.lambda_handler import handler
-        from tests.events import LambdaContext
+        from harness.events import LambdaContext
 
         raw = handler(http_v2("GET", "/countries/XX"), LambdaContext())
         assert raw["isBase64Encoded"] is False

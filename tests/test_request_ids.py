@@ -19,8 +19,11 @@ import pytest
 from starlette.types import Message
 
 from app.logs import JsonFormatter, logger
-from tests.events import LambdaContext, http_v2
-from tests.support import ADMIN_KEY, Database, Reply, invoke, reply, run_python
+from harness import ADMIN_KEY
+from harness.databases import Database
+from harness.events import LambdaContext, http_v2
+from harness.http import Reply, invoke, reply
+from harness.processes import run_python
 
 GENERATED = re.compile(r"[0-9a-f]{32}")  # uuid4().hex
 TRACE_ROOT = "1-5e1b4151-5ac6c58f3b8e1b0bd0f0b6d7"

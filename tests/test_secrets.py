@@ -33,14 +33,15 @@ from app.credentials import (
     extension_reader,
     sdk_reader,
 )
-from reliability.faults import ORDER
-from tests import leaks
-from tests.conftest import APP_ROLE, Backend
-from tests.events import http_v2
-from tests.lambda_runtime import SESSION_TOKEN, RuntimeEmulator, RuntimeProcess
-from tests.pg import libpq_dsn
-from tests.secrets_double import ExtensionDouble, LocalAws
-from tests.support import Database, Reply, migrate, reply, run_python
+from harness import leaks
+from harness.databases import APP_ROLE, Database, migrate
+from harness.events import ORDER, http_v2
+from harness.http import Reply, reply
+from harness.lambda_runtime import SESSION_TOKEN, RuntimeEmulator, RuntimeProcess
+from harness.postgres import libpq_dsn
+from harness.processes import run_python
+from harness.secrets_double import ExtensionDouble, LocalAws
+from tests.conftest import Backend
 
 INIT_TIMEOUT = 60
 WINDOW = 3  # REFDATA_CACHE_RETRY_SECONDS of the rotation test: the first back-off window
@@ -663,9 +664,9 @@ def test_the_leak_watch_sees_a_secret_in_a_log_line() -> None:
 
 
 def test_the_leak_watch_sees_a_secret_in_a_response() -> None:
-    """The suite-wide check (tests/leaks.py) is live: a registered value the app echoes in
+    """The suite-wide check (harness/leaks.py) is live: a registered value the app echoes in
     a response is found. (Taken back here, so that this test itself passes.)"""
-    from tests.support import invoke
+    from harness.http import invoke
 
     planted = "planted-" + uuid.uuid4().hex
     leaks.register("a planted value", planted)

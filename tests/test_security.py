@@ -18,10 +18,14 @@ from urllib.parse import quote
 import pytest
 
 from app.config import settings
-from reliability.environments import Uvicorn
-from tests.datasets import DATASET_ROUTES
-from tests.events import http_v2, rest_v1
-from tests.support import ADMIN_KEY, Database, Reply, invoke, run_python
+from app.problems import PayloadTooLarge, encode, too_large
+from harness import ADMIN_KEY
+from harness.databases import Database
+from harness.datasets import DATASET_ROUTES
+from harness.events import http_v2, rest_v1
+from harness.http import Reply, get, invoke, send
+from harness.processes import run_python
+from harness.servers import Uvicorn
 
 PROBLEM = "application/problem+json"
 JSON = {"content-type": "application/json"}
@@ -75,14 +79,6 @@ SEARCHES = [
 def wire(payload: str) -> str:
     """The payload percent-encoded for a URL (every byte that is not unreserved)."""
     return quote(payload, safe="")
-
-
-def get(path: str, headers: dict[str, str] | None = None) -> Reply:
-    return invoke(http_v2("GET", path, headers))
-
-
-def send(method: str, path: str, body: bytes | None, headers: dict[str, str]) -> Reply:
-    return invoke(http_v2(method, path, headers, body))
 
 
 def as_admin(method: str, path: str, body: Any = None, key: str = ADMIN_KEY) -> Reply:
@@ -256,7 +252,7 @@ class TestAdminKey:
         """Every outcome of an admin request, logged at DEBUG in a fresh environment."""
         wrong = "wrong-key-but-secret-looking-0123"
         result = run_python(
-            "from app.lambda_handler import handler; from tests.events import *\n"
+            "from app.lambda_handler import handler; from harness.events import *\n"
             f"right, wrong = {ADMIN_KEY!r}, {wrong!r}\n"
             "def call(method, path, key, body=None):\n"
             "    headers = {'authorization': f'Bearer {key}', 'content-type': 'application/json'}\n"
@@ -306,6 +302,20 @@ class TestBodyLimit:
         assert reply.headers["content-type"] == PROBLEM
         assert reply.json()["type"] == "urn:refdata:problem:payload-too-large"
         assert reply.headers["x-content-type-options"] == "nosniff"
+
+    @pytest.mark.parametrize("with_length", [True, False], ids=["content-length", "no-length"])
+    def test_the_413_is_the_catalogs_entry_written_by_the_one_encoder(
+        self, with_length: bool
+    ) -> None:
+        # Refused by the edge before the app runs (Content-Length), or by the app's exception
+        # handler once the counted body passes the limit: the same bytes either way.
+        body = big_body(settings.max_body_bytes + 1)
+        headers = {**JSON, "content-length": str(len(body))} if with_length else JSON
+        reply = invoke(http_v2("POST", "/orders/quote", headers, body))
+        expected = PayloadTooLarge(too_large(settings.max_body_bytes))
+        assert reply.status == PayloadTooLarge.status
+        assert reply.body == encode(expected, "/orders/quote")
+        assert reply.json()["title"] == PayloadTooLarge.title
 
     def test_a_lying_content_length_is_a_413(self) -> None:
         for length in ("99999999", "-1", "1e9", "0x10"):
@@ -367,6 +377,18 @@ class TestOverHttp:
         assert status == 413
         assert header(headers, "content-type") == [PROBLEM]
         assert header(headers, "x-content-type-options") == ["nosniff"]
+
+    def test_the_413_over_http_is_the_catalogs_entry_written_by_the_one_encoder(
+        self, server: str
+    ) -> None:
+        expected = encode(PayloadTooLarge(too_large(settings.max_body_bytes)), "/orders/quote")
+        body = big_body(settings.max_body_bytes + 1)
+        status, headers, content = request(server, "POST", "/orders/quote", JSON, body)
+        assert (status, content) == (PayloadTooLarge.status, expected)
+        assert header(headers, "content-length") == [str(len(expected))]
+        chunks = iter([body[:40_000], body[40_000:]])  # no Content-Length: counted
+        status, headers, content = request(server, "POST", "/orders/quote", JSON, chunks)
+        assert (status, content) == (PayloadTooLarge.status, expected)
 
     def test_cors_allows_exactly_the_configured_origin(self, server: str) -> None:
         preflight = {"origin": CORS_ORIGIN, "access-control-request-method": "GET"}
@@ -458,7 +480,7 @@ def assert_security_headers(headers: list[tuple[str, str]]) -> None:
 def test_cors_is_closed_by_default(database: Database) -> None:
     """No origins configured: no CORS headers at all, on preflights or on reads."""
     result = run_python(
-        "import json; from app.lambda_handler import handler; from tests.events import *\n"
+        "import json; from app.lambda_handler import handler; from harness.events import *\n"
         "origin = {'origin': 'https://example.test', 'access-control-request-method': 'GET'}\n"
         "out = [handler(http_v2(m, '/countries', origin), LambdaContext())\n"
         "       for m in ('OPTIONS', 'GET')]\n"

@@ -14,8 +14,8 @@ import sys
 
 import pytest
 
+from harness import REPO
 from scripts.package_lambda import PYC_TAG, TARGET_VERSION
-from tests.support import REPO
 
 RUNNING = f"{sys.version_info.major}.{sys.version_info.minor}"
 

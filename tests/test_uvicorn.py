@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from reliability.environments import Uvicorn
-from tests.support import Database
+from harness.databases import Database
+from harness.servers import Uvicorn
 
 
 @pytest.fixture(scope="module")

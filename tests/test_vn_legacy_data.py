@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import Connection, create_engine, text
 from sqlalchemy.pool import NullPool
 
+from harness.databases import Database
 from scripts import vn_conversion
 from scripts.vn_conversion import Row
-from tests.support import Database
 
 CREATED = {3980, 3983, 3984, 26929, 26953, 27076, 27226, 27232, 27367, 27373}
 

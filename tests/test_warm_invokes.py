@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from tests.datasets import SAMPLE_PATHS
-from tests.events import SHAPES
-from tests.support import ServerStatements, SqlWindow, invoke
+from harness.datasets import SAMPLE_PATHS
+from harness.events import SHAPES
+from harness.http import invoke
+from harness.sql import ServerStatements, SqlWindow
 
 # Every route of every dataset, with each form of key and a search where it searches; keys
 # a route normalises (any case, no zero padding) and searches with accents and spaces; the

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 from datetime import UTC, datetime
-from types import MappingProxyType
 from typing import Annotated
 
 import anyio.to_thread
@@ -32,7 +31,18 @@ from app.datasets import (
 )
 from app.db import SessionDep
 from app.models import ReferenceVersion, Setting
-from app.problems import NotFound, Problem, responses
+from app.problems import (
+    AdminKeyUnavailable,
+    DatabaseUnavailable,
+    Forbidden,
+    InvalidRequest,
+    InvalidSetting,
+    NotFound,
+    PayloadTooLarge,
+    ReferenceDataUnavailable,
+    Unauthorized,
+    responses,
+)
 from app.reference import Snapshot, cache
 from app.routes import operation_id
 from app.schemas import CacheRefreshed, SettingUpdate, SettingUpdated
@@ -40,41 +50,9 @@ from app.schemas import CacheRefreshed, SettingUpdate, SettingUpdated
 bearer = HTTPBearer(auto_error=False, description="REFDATA_ADMIN_API_KEY as a bearer token")
 
 
-class Unauthorized(Problem):
-    status = 401
-    kind = "unauthorized"
-    title = "Authentication required"
-    headers = MappingProxyType({"WWW-Authenticate": "Bearer"})
-
-
-class Forbidden(Problem):
-    status = 403
-    kind = "forbidden"
-    title = "Forbidden"
-
-
-class RefreshFailed(Problem):
-    status = 503
-    kind = "reference-data-unavailable"
-    title = "Reference data unavailable"
-    headers = MappingProxyType({"Retry-After": "5"})
-
-
-class InvalidSetting(Problem):
-    status = 422
-    kind = "invalid-setting"
-    title = "Invalid setting value"
-
-
 def _digest(secret: str) -> bytes:
     # Equal-length digests: the comparison reveals neither content nor the key's length.
     return hashlib.sha256(secret.encode()).digest()
-
-
-class KeyUnavailable(Problem):
-    status = 503
-    kind = "admin-key-unavailable"
-    title = "Admin key unavailable"
 
 
 def _matches(presented: bytes, key: str) -> bool:
@@ -101,18 +79,20 @@ async def require_admin(
         if key is None:
             key = await anyio.to_thread.run_sync(secret.get)
     except SecretUnavailable as exc:
-        problem = KeyUnavailable("The admin key could not be read; retry shortly.")
-        problem.headers = {"Retry-After": str(exc.retry_after)}
-        raise problem from None
+        raise AdminKeyUnavailable(
+            "The admin key could not be read; retry shortly.",
+            headers={"Retry-After": str(exc.retry_after)},
+        ) from None
     if _matches(presented, key):
         secret.accepted()
         return
     # Perhaps the key was rotated: read it again (at most once per fixed window).
     reread = await anyio.to_thread.run_sync(secret.rejected, key)
     if reread.unavailable is not None:  # the key cannot be checked now
-        problem = KeyUnavailable("The admin key could not be read; retry shortly.")
-        problem.headers = {"Retry-After": str(reread.unavailable.retry_after)}
-        raise problem
+        raise AdminKeyUnavailable(
+            "The admin key could not be read; retry shortly.",
+            headers={"Retry-After": str(reread.unavailable.retry_after)},
+        )
     if reread.value is None or not _matches(presented, reread.value):
         raise Forbidden("That key is not the admin key.")
     secret.accepted()
@@ -120,6 +100,9 @@ async def require_admin(
 
 if admin_secret is not None:
     admin_secret.load()  # at INIT, with the router (never raises: a 503 until it is read)
+
+# What every admin route can answer before its own work starts.
+ADMIN = (Unauthorized, Forbidden, AdminKeyUnavailable)
 
 router = APIRouter(
     prefix="/admin",
@@ -156,7 +139,15 @@ def check_value(key: str, value_type: str, value: SettingValue, snapshot: Snapsh
     "/settings/{key}",
     summary="Change a setting",
     response_model=SettingUpdated,
-    responses=responses(401, 403, 404, 413, 422, 503),
+    responses=responses(
+        *ADMIN,
+        NotFound,
+        PayloadTooLarge,
+        InvalidRequest,
+        InvalidSetting,
+        ReferenceDataUnavailable,
+        DatabaseUnavailable,
+    ),
 )
 def put_setting(
     key: Annotated[str, SETTINGS.key.path],
@@ -196,13 +187,16 @@ def _invalidate_cache(session: Session) -> None:
     "/cache/refresh",
     summary="Reload this environment's cache now",
     response_model=CacheRefreshed,
-    responses=responses(401, 403, 503),
+    responses=responses(*ADMIN, ReferenceDataUnavailable),
 )
 def refresh_cache() -> CacheRefreshed:
     """Reload all reference data in this execution environment now."""
     snapshot = cache.try_load()
     if snapshot is None:
-        raise RefreshFailed("The database could not be read; the current snapshot is kept.")
+        raise ReferenceDataUnavailable(
+            "The database could not be read; the current snapshot is kept.",
+            headers={"Retry-After": "5"},
+        )
     return CacheRefreshed(
         reference_version=snapshot.version,
         load_ms=round(snapshot.load_ms, 3),

@@ -23,7 +23,13 @@ from app.datasets import (
     Dataset,
     Tag,
 )
-from app.problems import responses
+from app.problems import (
+    InvalidRequest,
+    NotFound,
+    PayloadTooLarge,
+    ReferenceDataUnavailable,
+    responses,
+)
 from app.reference import Item, cache
 from app.responses import CachedJSON, ok, schema_of
 from app.routes import operation_id
@@ -36,6 +42,9 @@ TAG = Tag(
     "Old addresses (before 1 July 2025) to today's units, and back: from the official "
     "conversion table, answered from memory.",
 )
+
+# An old or new unit's code, looked up in the snapshot.
+LOOKUP = (NotFound, InvalidRequest, ReferenceDataUnavailable)
 
 router = APIRouter(tags=[TAG.name], generate_unique_id_function=operation_id)
 
@@ -66,7 +75,7 @@ async def _answer(
     "several new wards is `ambiguous` and lists every candidate, never a single guess; the one "
     f"the official table gives the whole population is marked `default`. {_KINDS}",
     response_model=None,
-    responses={**ok(Conversion), **responses(404, 422, 503)},
+    responses={**ok(Conversion), **responses(*LOOKUP)},
 )
 async def get_vn_legacy_ward_successors(code: OldWardCode) -> Response:
     return await _answer(VN_LEGACY_WARDS, code, Conversions.ward)
@@ -79,7 +88,7 @@ async def get_vn_legacy_ward_successors(code: OldWardCode) -> Response:
     "district level was abolished: one new ward is `resolved` (island districts became "
     "special zones), several are `ambiguous`.",
     response_model=None,
-    responses={**ok(Conversion), **responses(404, 422, 503)},
+    responses={**ok(Conversion), **responses(*LOOKUP)},
 )
 async def get_vn_legacy_district_successors(code: OldDistrictCode) -> Response:
     return await _answer(VN_LEGACY_DISTRICTS, code, Conversions.district)
@@ -91,7 +100,7 @@ async def get_vn_legacy_district_successors(code: OldDistrictCode) -> Response:
     description="The new province an old province went into, whole: `unchanged` when alone, "
     "`whole` when merged with others. (Its wards are not listed: ask for each ward.)",
     response_model=None,
-    responses={**ok(Conversion), **responses(404, 422, 503)},
+    responses={**ok(Conversion), **responses(*LOOKUP)},
 )
 async def get_vn_legacy_province_successors(code: OldProvinceCode) -> Response:
     return await _answer(VN_LEGACY_PROVINCES, code, Conversions.province)
@@ -103,7 +112,7 @@ async def get_vn_legacy_province_successors(code: OldProvinceCode) -> Response:
     description="The old wards (and, for special zones, districts) a ward of today was formed "
     f"from, each with how it went in. {_KINDS}",
     response_model=None,
-    responses={**ok(Predecessors), **responses(404, 422, 503)},
+    responses={**ok(Predecessors), **responses(*LOOKUP)},
 )
 async def get_vn_ward_predecessors(code: WardCode) -> Response:
     return await _answer(VN_WARDS, code, Conversions.predecessors)
@@ -120,7 +129,10 @@ async def get_vn_ward_predecessors(code: WardCode) -> Response:
     "(`unmatched` says which part) or `invalid` (the item is malformed): one bad item never "
     "fails the batch. Runs no SQL.",
     response_model=None,
-    responses={**ok(ConvertResponse), **responses(413, 422, 503)},
+    responses={
+        **ok(ConvertResponse),
+        **responses(PayloadTooLarge, InvalidRequest, ReferenceDataUnavailable),
+    },
     openapi_extra={
         "requestBody": {
             "required": True,

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Request, Response
 
 from app.datasets import DATASETS, VIETNAM_BEFORE_2025, Dataset, Grouping, Key, Route
-from app.problems import NotFound, responses
+from app.problems import InvalidRequest, NotFound, ReferenceDataUnavailable, responses
 from app.reference import EMPTY, cache
 from app.responses import CachedJSON, ok
 from app.routes import operation_id
@@ -101,7 +101,7 @@ def _add(
 ) -> None:
     searchable = many and bool(dataset.search)
     # An unknown key is a 404 and a malformed one a 422; so is an unusable `q`.
-    statuses = (404, 422, 503) if keyed else (422, 503) if searchable else (503,)
+    problems = (NotFound, InvalidRequest) if keyed else (InvalidRequest,) if searchable else ()
     router.add_api_route(
         route.path,
         endpoint,
@@ -112,7 +112,10 @@ def _add(
         tags=[dataset.tag.name],
         # Documented, not validated: the body is pre-encoded bytes (see app.responses.ok).
         response_model=None,
-        responses={**ok(dataset.schema, many=many), **responses(*statuses)},
+        responses={
+            **ok(dataset.schema, many=many),
+            **responses(*problems, ReferenceDataUnavailable),
+        },
         openapi_extra=SEARCH_DOCS if searchable else None,
     )
 
@@ -130,8 +133,8 @@ def _add_routes(router: APIRouter, dataset: Dataset) -> None:
                 _add(router, grouping.route, endpoint, child, many=True, keyed=True)
 
 
-# Starlette tries a request against the routes in order (about 0.7 µs for each route it
-# passes): the old units' browsing routes, the least asked for, are a router of their own,
+# Starlette tries a request against the routes in order, and each route it passes costs
+# time: the old units' browsing routes, the least asked for, are a router of their own,
 # mounted after the conversion routes (app/main.py).
 legacy_router = APIRouter(generate_unique_id_function=operation_id)
 for _dataset in DATASETS:

@@ -9,10 +9,25 @@ from fastapi import APIRouter, Header, Path, Query, Request, Response
 
 from app import orders
 from app.db import SessionDep
-from app.problems import responses
+from app.problems import (
+    ORDER_RULES,
+    Conflict,
+    ConstraintViolation,
+    DatabaseUnavailable,
+    IdempotencyKeyReused,
+    InvalidRequest,
+    NotFound,
+    OrderingUnavailable,
+    PayloadTooLarge,
+    ReferenceDataUnavailable,
+    responses,
+)
 from app.reference import cache
 from app.routes import operation_id
 from app.schemas import OrderCreate, OrderPage, OrderRead, QuoteRead
+
+# An order is checked and priced from the snapshot's thresholds.
+PRICING = (*ORDER_RULES, ReferenceDataUnavailable, OrderingUnavailable)
 
 router = APIRouter(prefix="/orders", tags=["orders"], generate_unique_id_function=operation_id)
 
@@ -34,7 +49,7 @@ IdempotencyKey = Annotated[
     "/quote",
     summary="Price an order without placing it",
     response_model=QuoteRead,
-    responses=responses(413, 422, 503),
+    responses=responses(PayloadTooLarge, InvalidRequest, *PRICING),
 )
 async def quote_order(order: OrderCreate) -> QuoteRead:
     """Price an order without storing it: subtotal, shipping fee, total. Runs no SQL."""
@@ -46,7 +61,15 @@ async def quote_order(order: OrderCreate) -> QuoteRead:
     summary="Place an order",
     status_code=201,
     response_model=OrderRead,
-    responses=responses(409, 413, 422, 503),
+    responses=responses(
+        IdempotencyKeyReused,
+        Conflict,
+        PayloadTooLarge,
+        InvalidRequest,
+        ConstraintViolation,
+        *PRICING,
+        DatabaseUnavailable,
+    ),
 )
 def create_order(
     order: OrderCreate,
@@ -68,7 +91,7 @@ def create_order(
     "/{order_id}",
     summary="Get an order by id",
     response_model=OrderRead,
-    responses=responses(404, 422, 503),
+    responses=responses(NotFound, InvalidRequest, DatabaseUnavailable),
 )
 def get_order(
     order_id: Annotated[UUID, Path(examples=["4c8e2932-0016-4dce-b129-7e9a606a6db7"])],
@@ -82,7 +105,7 @@ def get_order(
     "",
     summary="List orders, newest first",
     response_model=OrderPage,
-    responses=responses(422, 503),
+    responses=responses(InvalidRequest, DatabaseUnavailable),
 )
 def list_orders(
     session: SessionDep,

@@ -6,9 +6,9 @@ keys, database passwords and secret strings, the Lambda environment's credential
 * every response the app sends in this process passes through `Watch`, wrapped around the
   app's whole middleware stack (tests/conftest.py), headers and body, 500s included;
 * every line the app logs in this process, as it is written (conftest's `_CheckedStream`);
-* every line a function process writes (tests/lambda_runtime.py) and every reply it
+* every line a function process writes (harness/lambda_runtime.py) and every reply it
   returns, the output of `run_python` and of the other function processes tests start, and
-  every uvicorn server's log and replies (reliability/environments.py's Uvicorn and
+  every uvicorn server's log and replies (harness/servers.py's Uvicorn and
   HttpClient, checked from conftest);
 * every test's captured stdout, stderr and log records, after each phase.
 

@@ -3,7 +3,8 @@
 One probe for the two places that time it: the package gate (scripts/package_lambda.py,
 on the unpacked zip with the Lambda Python) and `make bench` (bench/cold.py, on copies of
 app/ and its libraries with and without .pyc). The probe is Python source run with
-`python -c`: the process imports nothing but what a Lambda INIT imports.
+`python -c`, the event written into it: the process imports nothing but what a Lambda INIT
+imports.
 """
 
 from __future__ import annotations
@@ -15,33 +16,11 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from harness.events import http_v2
+
 
 class ProbeError(RuntimeError):
     pass
-
-
-def http_get(path: str, host: str) -> dict[str, Any]:
-    """An API Gateway HTTP API (2.0) GET, the shape tests/events.py builds, written out here
-    so the package gate (scripts/) depends on nothing of tests/."""
-    return {
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": {"host": host},
-        "isBase64Encoded": False,
-        "requestContext": {
-            "http": {
-                "method": "GET",
-                "path": path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": "127.0.0.1",
-                "userAgent": host,
-            },
-            "domainName": host,
-            "stage": "$default",
-        },
-    }
 
 
 def source(path: str, host: str, *, setup: str = "", extra: str = "extra = {}") -> str:
@@ -57,7 +36,7 @@ import json, sys, time
 started = time.perf_counter()
 import app.lambda_handler
 imported = time.perf_counter()
-reply = app.lambda_handler.handler({http_get(path, host)!r}, None)
+reply = app.lambda_handler.handler({http_v2("GET", path, domain=host)!r}, None)
 done = time.perf_counter()
 {extra}
 print(json.dumps({{

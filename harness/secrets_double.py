@@ -24,7 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.pg import free_port
+from harness.postgres import free_port
 
 REGION = "eu-west-1"
 # moto accepts any credentials; these are what the local clients sign with.

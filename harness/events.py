@@ -8,6 +8,7 @@ with a lambda-url domain).
 from __future__ import annotations
 
 import base64
+import json
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -188,3 +189,14 @@ def alb(
 
 
 SHAPES = {"rest_v1": rest_v1, "http_v2": http_v2, "alb": alb, "function_url": function_url}
+
+
+# A valid order (POST /orders, /orders/quote): a ward of Ho Chi Minh City and one line.
+ORDER = json.dumps(
+    {
+        "address": {"province_code": 79, "ward_code": 25747, "street": "12 Lê Lợi"},
+        "lines": [{"sku": "TEA-250G", "quantity": 2, "unit_price_vnd": 120_000}],
+        "weight_grams": 1200,
+    },
+    ensure_ascii=False,
+).encode()

@@ -16,10 +16,10 @@ As on LMI, each worker sends its stdout and stderr to a socket of the runtime's
 (Linux /proc), and `invoke(..., worker=pid)` hands an event to that worker only: a test hook,
 Lambda has none.
 
-`python -m tests.lambda_runtime` (`make lambda`) also opens an HTTP front door: every plain HTTP
+`python -m harness.lambda_runtime` (`make lambda`) also opens an HTTP front door: every plain HTTP
 request becomes an API Gateway HTTP API (payload 2.0) event, invoked through the runtime.
 
-Standard library only (plus `tests.events`, itself standard library only).
+Standard library only (plus `harness.events` and `harness.leaks`, themselves standard library only).
 """
 
 from __future__ import annotations
@@ -50,9 +50,9 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import IO, Any, cast
 
-from tests import leaks
-from tests.events import ACCOUNT, http_v2
-from tests.processes import terminate
+from harness import leaks
+from harness.events import ACCOUNT, http_v2
+from harness.processes import terminate
 
 REPO = Path(__file__).resolve().parent.parent
 HANDLER = "app.lambda_handler.handler"
@@ -385,7 +385,7 @@ class _RuntimeAPI(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"  # the runtime client keeps one connection alive
     # Headers and body leave in two writes: with Nagle on, each answer waits for a delayed
-    # ACK (measured: ~88 ms per invoke instead of ~1 ms).
+    # ACK, which would make every emulated invoke slower than the function it serves.
     disable_nagle_algorithm = True
     _traced = False
     _worker: int | None = None  # the PID at the other end of this connection, if found
@@ -945,7 +945,7 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m tests.lambda_runtime",
+        prog="python -m harness.lambda_runtime",
         description="Run the Lambda handler under awslambdaric on an emulated Runtime API,"
         " with a local HTTP front door. REFDATA_* variables are passed to the function.",
     )
