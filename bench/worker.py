@@ -37,7 +37,7 @@ from sqlalchemy.pool import Pool
 
 from bench import conversion
 from bench.variants import BY_KEY, ROUTES
-from harness.events import LambdaContext, http_v2
+from harness.events import ORDER, LambdaContext, http_v2
 from harness.http import reply
 from harness.sql import ServerStatements
 from harness.stats import summarize
@@ -80,14 +80,8 @@ class Counter:
         event.remove(Pool, "connect", self._connect)
 
 
-# refdata's order routes, timed on the same warm environment after the reference routes.
-ORDER = json.dumps(
-    {
-        "address": {"province_code": 79, "ward_code": 26740, "street": "12 Lê Lợi"},
-        "lines": [{"sku": "TEA-250G", "quantity": 2, "unit_price_vnd": 120_000}],
-        "weight_grams": 1200,
-    }
-).encode()
+# refdata's order routes (harness.events.ORDER), timed on the same warm environment after
+# the reference routes.
 JSON = {"content-type": "application/json"}
 
 

@@ -10,8 +10,9 @@ fixture, which would start it only when the first test asks for it.
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -227,3 +228,18 @@ def server_statements(database: Database) -> ServerStatements | None:
     counter = ServerStatements(database.admin_url, APP_ROLE)
     counter.reset()
     return counter
+
+
+@pytest.fixture
+def log_to(monkeypatch: pytest.MonkeyPatch) -> Callable[[Any], None]:
+    """Points refdata's JSON log handler at a stream, at INFO, for the test's duration."""
+    from app.logs import JsonFormatter, logger
+
+    def point(stream: Any) -> None:
+        monkeypatch.setattr(logger, "level", logger.level)  # restored after the test
+        logger.setLevel(logging.INFO)
+        for handler in logger.handlers:
+            if isinstance(handler.formatter, JsonFormatter):
+                monkeypatch.setattr(handler, "stream", stream)
+
+    return point

@@ -19,7 +19,7 @@ from app.config import settings
 from app.routes import docs
 from harness.databases import Database
 from harness.datasets import DATASET_TAGS
-from harness.events import Event, LambdaContext, http_v2, rest_v1
+from harness.events import ORDER, Event, LambdaContext, http_v2, rest_v1
 from harness.http import invoke
 from harness.processes import run_python
 
@@ -192,12 +192,9 @@ def catalog_entry(body: bytes) -> type[problems.Problem]:
 
 
 JSON = {"content-type": "application/json"}
+# The sample order, in a province that does not exist.
 UNKNOWN_PROVINCE = json.dumps(
-    {
-        "address": {"province_code": 998, "ward_code": 26740, "street": "12 Lê Lợi"},
-        "lines": [{"sku": "TEA-250G", "quantity": 1, "unit_price_vnd": 120_000}],
-        "weight_grams": 500,
-    }
+    {**json.loads(ORDER), "address": {"province_code": 998, "ward_code": 26740, "street": "x"}}
 ).encode()
 WRONG_KEY = {"authorization": "Bearer not-the-admin-key"}
 

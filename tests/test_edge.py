@@ -9,15 +9,13 @@ from __future__ import annotations
 import contextvars
 import io
 import json
-import logging
-from collections.abc import Coroutine, Mapping, MutableMapping
+from collections.abc import Callable, Coroutine, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import pytest
 from fastapi import HTTPException
 
-from app.logs import JsonFormatter, logger
 from app.middleware import (
     SECURITY_HEADERS,
     BodyLimit,
@@ -142,14 +140,10 @@ class TestObservation:
         assert len(published.lines) == 1  # no EMF line when nothing was counted
 
     def test_the_log_line_reports_the_given_caches_snapshot(
-        self, monkeypatch: pytest.MonkeyPatch
+        self, log_to: Callable[[Any], None]
     ) -> None:
         stream = io.StringIO()
-        monkeypatch.setattr(logger, "level", logger.level)  # restored after the test
-        logger.setLevel(logging.INFO)
-        for handler in logger.handlers:
-            if isinstance(handler.formatter, JsonFormatter):
-                monkeypatch.setattr(handler, "stream", stream)
+        log_to(stream)
         edge, _ = edge_around(App(), StandInCache(current=StandInSnapshot(version=42)))
         request(edge, path="/vn/provinces")
         [line] = [json.loads(text) for text in stream.getvalue().splitlines()]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -12,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from app.logs import JsonFormatter, logger, timestamp, write_line
+from app.logs import logger, timestamp, write_line
 from harness import leaks
 from harness.events import LambdaContext, http_v2, rest_v1
 from harness.http import invoke
@@ -40,16 +39,12 @@ def line_buffered_stream() -> tuple[Any, Callable[[], str]]:
 
 @pytest.fixture(params=[text_stream, write_through_stream, line_buffered_stream])
 def log(
-    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+    request: pytest.FixtureRequest, log_to: Callable[[Any], None]
 ) -> Callable[[], list[dict[str, Any]]]:
     """refdata's log handler writing to a fresh stream at INFO; returns a reader of its lines."""
     invoke(http_v2("GET", "/countries"))  # INIT and the cold start are behind us
     stream, read = request.param()
-    monkeypatch.setattr(logger, "level", logger.level)  # restored after the test
-    logger.setLevel(logging.INFO)
-    for handler in logger.handlers:
-        if isinstance(handler.formatter, JsonFormatter):
-            monkeypatch.setattr(handler, "stream", stream)
+    log_to(stream)
 
     def lines() -> list[dict[str, Any]]:
         text = read()

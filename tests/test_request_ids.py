@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import logging
 import os
 import re
 from collections.abc import Callable, Iterable
@@ -18,7 +17,7 @@ from typing import Any
 import pytest
 from starlette.types import Message
 
-from app.logs import JsonFormatter, logger
+from app.logs import logger
 from harness import ADMIN_KEY
 from harness.databases import Database
 from harness.events import LambdaContext, http_v2
@@ -75,16 +74,12 @@ def asgi(
 
 
 @pytest.fixture
-def log(monkeypatch: pytest.MonkeyPatch) -> Lines:
+def log(monkeypatch: pytest.MonkeyPatch, log_to: Callable[[Any], None]) -> Lines:
     """refdata's log handler writing to a fresh stream at INFO; returns a reader of its lines."""
     invoke(http_v2("GET", "/countries"))  # INIT and the cold start are behind us
     monkeypatch.delenv("_X_AMZN_TRACE_ID", raising=False)
     stream = io.StringIO()
-    monkeypatch.setattr(logger, "level", logger.level)  # restored after the test
-    logger.setLevel(logging.INFO)
-    for handler in logger.handlers:
-        if isinstance(handler.formatter, JsonFormatter):
-            monkeypatch.setattr(handler, "stream", stream)
+    log_to(stream)
     return lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
 
 
