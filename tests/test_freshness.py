@@ -23,7 +23,7 @@ from app.datasets import DATASETS
 from app.reference import CacheUnavailable, Freshness, Outcome, ReferenceCache
 from harness import ADMIN_KEY
 from harness.databases import Database, migrate
-from harness.postgres import start_server
+from harness.postgres import throwaway_server
 from harness.servers import LambdaEnvironment, Uvicorn
 from harness.sql import SqlWindow, app_connections
 
@@ -214,8 +214,7 @@ def test_two_environments_converge_through_the_version_row(
 
 @pytest.mark.usefixtures("postgresql_only")
 def test_stale_if_error_with_the_server_stopped_and_restarted(start_environment: Any) -> None:
-    server = start_server()
-    try:
+    with throwaway_server() as server:
         url = server.url("postgres")
         migrate(url)
         env = start_environment(
@@ -265,8 +264,6 @@ def test_stale_if_error_with_the_server_stopped_and_restarted(start_environment:
         assert gone.headers["content-type"] == "application/problem+json"
         assert int(gone.headers["retry-after"]) >= 1
         print(f"\n  stale snapshot served for {served_stale_for:.1f} s (max stale 6 s past TTL)")
-    finally:
-        server.destroy()
 
 
 def test_single_flight_under_uvicorn(own_database: tuple[Database, Engine], tmp_path: Any) -> None:
