@@ -23,9 +23,11 @@ node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
 
 ## Create .venv, migrate the embedded SQLite database, serve on http://127.0.0.1:8000 (/docs).
+## The orders routes take ORDERS_KEY as a bearer token (set your own: make run ORDERS_KEY=...).
+ORDERS_KEY ?= local-orders-key-for-make-run
 run: $(INSTALLED)
 	$(BIN)/alembic upgrade head
-	$(BIN)/uvicorn app.main:app --host 127.0.0.1 --port 8000
+	REFDATA_ORDERS_API_KEY='$(ORDERS_KEY)' $(BIN)/python -m app --host 127.0.0.1 --port 8000
 
 ## Lint, types, the whole suite on SQLite and on a throwaway PostgreSQL, and the Lambda package gate.
 test: lint typecheck package test-sqlite test-postgres test-oldest-python

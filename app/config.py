@@ -74,6 +74,14 @@ class Settings(BaseSettings):
     db_pool_pre_ping: bool = True
     db_pool_recycle_seconds: Annotated[int, Field(ge=-1)] = 3600
     db_connect_timeout_seconds: Annotated[int, Field(ge=1, le=60)] = 3
+    # Under uvicorn, how long a request waits for its turn (a free database connection, a
+    # conversion worker) before it is answered 503 + Retry-After; SQLAlchemy's pool_timeout
+    # too. On Lambda an environment serves one request at a time: nothing waits.
+    queue_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 5
+    # Under uvicorn, how many conversion batches run at once, each in a worker thread. A batch
+    # is Python work that holds the GIL: a second thread adds little throughput and makes
+    # the event loop (every other request) wait longer for its turn.
+    convert_workers: Annotated[int, Field(ge=1, le=16)] = 1
     # Reference data is revalidated (one version query) when older than this; 0: never.
     cache_ttl_seconds: Annotated[int, Field(ge=0, le=86400)] = 300
     # On database errors the last good snapshot is served this long past its TTL, then 503.
@@ -89,6 +97,11 @@ class Settings(BaseSettings):
     admin_api_key: SecretStr | None = Field(default=None, min_length=16)
     # The same key by reference (a secret or SSM SecureString holding it), instead.
     admin_api_key_secret: SecretRef | None = None
+    # The key every /orders route requires (bearer token); it must differ from the admin
+    # key. Unset (and no secret below): the orders routes refuse every caller.
+    orders_api_key: SecretStr | None = Field(default=None, min_length=16)
+    # The same key by reference (a secret or SSM SecureString holding it), instead.
+    orders_api_key_secret: SecretRef | None = None
     # How secrets are read: `extension`, the AWS Parameters and Secrets Lambda Extension on
     # localhost (no SDK imported), or `sdk`, Powertools Parameters on the runtime's boto3.
     secrets_client: Literal["extension", "sdk"] = "extension"
@@ -120,7 +133,9 @@ class Settings(BaseSettings):
             raise ValueError("must use sqlite:// or postgresql+psycopg://")
         return value
 
-    @field_validator("database_secret", "admin_api_key_secret", mode="before")
+    @field_validator(
+        "database_secret", "admin_api_key_secret", "orders_api_key_secret", mode="before"
+    )
     @classmethod
     def _reference(cls, value: object) -> object:
         if value is None or value == "":
@@ -135,10 +150,29 @@ class Settings(BaseSettings):
             raise ValueError("set REFDATA_DATABASE_SECRET or REFDATA_DATABASE_URL, not both")
         if self.admin_api_key_secret is not None and self.admin_api_key is not None:
             raise ValueError("set REFDATA_ADMIN_API_KEY_SECRET or REFDATA_ADMIN_API_KEY, not both")
+        if self.orders_api_key_secret is not None and self.orders_api_key is not None:
+            raise ValueError(
+                "set REFDATA_ORDERS_API_KEY_SECRET or REFDATA_ORDERS_API_KEY, not both"
+            )
+        # Whoever holds the orders key must not hold the admin API with it.
+        if (
+            self.orders_api_key is not None
+            and self.admin_api_key is not None
+            and self.orders_api_key.get_secret_value() == self.admin_api_key.get_secret_value()
+        ) or (
+            self.orders_api_key_secret is not None
+            and self.orders_api_key_secret == self.admin_api_key_secret
+        ):
+            raise ValueError("the orders key and the admin key must be different keys")
         return self
 
     @field_validator(
-        "admin_api_key", "database_host", "database_name", "emf_metrics", mode="before"
+        "admin_api_key",
+        "orders_api_key",
+        "database_host",
+        "database_name",
+        "emf_metrics",
+        mode="before",
     )
     @classmethod
     def _empty_means_none(cls, value: object) -> object:

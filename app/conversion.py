@@ -65,10 +65,7 @@ def invalid(item: InvalidItem) -> Item:
     return Item(_answer("invalid", detail=item.detail))
 
 
-@functools.lru_cache(maxsize=65536)
-def _parsed(written: str, level: Level) -> Name:
-    """Batches repeat their province and district names: each is parsed once."""
-    return parse(written, level)
+Parse = Callable[[str, Level], Name]
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,8 +310,10 @@ class Conversions:
             index = self._names[(level, id(units))] = _Names.of(records, level)
         return index
 
-    def by_names(self, given: ByNames) -> Item:
-        province_name = _parsed(given.province, Level.PROVINCE)
+    def by_names(self, given: ByNames, parsed: Parse = parse) -> Item:
+        """What old address `given` by its names is now. (`parsed`: a batch's memo of the
+        names it has read.)"""
+        province_name = parsed(given.province, Level.PROVINCE)
         every_province = self._names_in(Level.PROVINCE, self.old_provinces.all)
         provinces = every_province.match(province_name)
         if not provinces and province_name.core in _PROVINCE_ALIASES:
@@ -326,7 +325,7 @@ class Conversions:
         if given.district is not None:
             of_province = self.old_districts.groups["province_code"].get(province["code"], EMPTY)
             districts = self._names_in(Level.DISTRICT, of_province).match(
-                _parsed(given.district, Level.DISTRICT)
+                parsed(given.district, Level.DISTRICT)
             )
             if not districts:
                 return not_found(
@@ -337,7 +336,7 @@ class Conversions:
             if not districts:
                 return self._one_of([self.province(province["code"])])
             return self._one_of([self.district(d["code"]) for d in districts])
-        ward_name = _parsed(given.ward, Level.WARD)
+        ward_name = parsed(given.ward, Level.WARD)
         ward_groups = self.old_wards.groups
         scopes = [ward_groups["district_code"].get(d["code"], EMPTY) for d in districts] or [
             ward_groups["province_code"].get(province["code"], EMPTY)
@@ -360,9 +359,8 @@ class Conversions:
         return Item(
             _answer(
                 "ambiguous",
-                detail=f"The names match {len(old)} old units: "
-                + "; ".join(f"{unit['name']} ({unit['code']})" for unit in old)
-                + ". The district, the name's accents or the code tells them apart.",
+                detail=f"The names match {len(old)} old units (listed in `old`); the "
+                "district, the name's accents or the code tells them apart.",
                 old=old,
                 province=found[0]["province"],
                 wards=wards,
@@ -371,12 +369,15 @@ class Conversions:
 
     def convert(self, items: Iterable[ByCode | ByNames | InvalidItem]) -> bytes:
         """The batch's answers, in its order, as the body of the response."""
+        # Batches repeat their province and district names: each is parsed once per batch.
+        # Kept no longer: a memo across batches would keep whatever names clients send.
+        parsed = functools.cache(parse)
         answers = []
         for given in items:
             if isinstance(given, ByCode):
                 answers.append(self.by_code(given).body)
             elif isinstance(given, ByNames):
-                answers.append(self.by_names(given).body)
+                answers.append(self.by_names(given, parsed).body)
             else:
                 answers.append(invalid(given).body)
         return b'{"items":[' + b",".join(answers) + b"]}"

@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 import orjson
 from sqlalchemy.engine import URL, make_url
@@ -388,11 +388,13 @@ def database_params(
     return parse
 
 
-def admin_key(ref: SecretRef) -> Callable[[str], str]:
+def api_key(ref: SecretRef, name: str = "admin key") -> Callable[[str], str]:
+    """The parser of a bearer key's secret (`name`: what errors call it)."""
+
     def parse(text: str) -> str:
         key = text.strip()
         if len(key) < 16:
-            raise SecretUnavailable(f"{ref}: the admin key is shorter than 16 characters")
+            raise SecretUnavailable(f"{ref}: the {name} is shorter than 16 characters")
         return key
 
     return parse
@@ -405,10 +407,18 @@ def _reader_for(config: Settings) -> Callable[[], Reader]:
     return functools.cache(lambda: make(timeout))
 
 
-def secrets_of(config: Settings) -> tuple[Secret[dict[str, Any]] | None, Secret[str] | None]:
-    """This process's database and admin-key secrets, as configured (None: not by reference)."""
+class Secrets(NamedTuple):
+    """This process's secrets, as configured (None: not by reference)."""
+
+    database: Secret[dict[str, Any]] | None
+    admin: Secret[str] | None
+    orders: Secret[str] | None
+
+
+def secrets_of(config: Settings) -> Secrets:
+    """This process's database, admin-key and orders-key secrets, as configured."""
     reader = _reader_for(config)
-    database = admin = None
+    database = None
     first, most = config.cache_retry_seconds, config.cache_retry_max_seconds
     if config.database_secret is not None:
         ref = config.database_secret
@@ -420,19 +430,24 @@ def secrets_of(config: Settings) -> tuple[Secret[dict[str, Any]] | None, Secret[
             # Like the cache's revalidation: doubling while the refusals go on.
             Backoff(first, most, time.monotonic),
         )
-    if config.admin_api_key_secret is not None:
-        ref = config.admin_api_key_secret
-        # A fixed window: anyone can send a wrong key, and must not be able to stretch
-        # the wait before a rotated key is read.
-        window = Backoff(first, first, time.monotonic)
-        admin = Secret("admin key", ref, admin_key(ref), reader, window)
-    return database, admin
+    keys: dict[str, Secret[str] | None] = {}
+    for name, key_ref in (
+        ("admin key", config.admin_api_key_secret),
+        ("orders key", config.orders_api_key_secret),
+    ):
+        keys[name] = None
+        if key_ref is not None:
+            # A fixed window: anyone can send a wrong key, and must not be able to stretch
+            # the wait before a rotated key is read.
+            window = Backoff(first, first, time.monotonic)
+            keys[name] = Secret(name, key_ref, api_key(key_ref, name), reader, window)
+    return Secrets(database, keys["admin key"], keys["orders key"])
 
 
 def database_url(config: Settings) -> str:
     """The URL to connect with, for what opens its own engine (the migrate function,
     Alembic): the plain one, or one built from the database secret, read now."""
-    secret, _ = secrets_of(config)
+    secret = secrets_of(config).database
     if secret is None:
         return config.database_url.get_secret_value()
     params = dict(secret.get())
@@ -449,5 +464,5 @@ def database_url(config: Settings) -> str:
 
 
 # This process's secrets. Each is read at INIT by what needs it: the database secret by the
-# engine's first connection (app.db, when the cache loads), the admin key by app.routes.admin.
-database, admin = secrets_of(settings)
+# engine's first connection (app.db, when the cache loads), the keys by their routers.
+database, admin, orders = secrets_of(settings)

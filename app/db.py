@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from fastapi import Depends
 from sqlalchemy import Engine, MetaData, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from starlette.types import Scope
 
 from app import credentials
 from app.config import Settings, settings
 from app.credentials import Secret, SecretUnavailable
 from app.logs import logger
+from app.offload import Lanes
 from app.runtime import count_statement
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -53,6 +57,7 @@ def build_engine(config: Settings, secret: Secret[dict[str, Any]] | None = None)
         max_overflow=config.db_max_overflow,
         pool_pre_ping=config.db_pool_pre_ping,
         pool_recycle=config.db_pool_recycle_seconds,
+        pool_timeout=config.queue_timeout_seconds,
         connect_args=connect_args,
     )
     if secret is not None:
@@ -106,20 +111,39 @@ def _connect_with(secret: Secret[dict[str, Any]]) -> Any:
 engine = build_engine(settings, credentials.database)
 event.listen(engine, "before_cursor_execute", count_statement)
 
-# expire_on_commit=False: handlers return the objects they wrote after the commit.
+# expire_on_commit=False: what a unit of work wrote is read after its commit.
 SessionLocal = sessionmaker(engine, expire_on_commit=False)
 
+# One lane per connection the pool can give: a request holds a connection only while its unit
+# of work runs in its lane (app/offload.py), never while it waits for a thread. SQLite takes
+# one writer at a time, and its busy handler is not fair to writers that wait on the file
+# lock: there, one lane, and the requests queue in the app instead.
+sql_lanes = Lanes(
+    "database",
+    1 if settings.is_sqlite else settings.db_pool_size + settings.db_max_overflow,
+    settings.queue_timeout_seconds,
+)
 
-def get_session() -> Iterator[Session]:
-    """The one place that commits: on success after the handler, rollback on any error."""
+
+def unit_of_work(work: Callable[[Session], T]) -> T:
+    """The one place that commits: `work(session)`, then commit; rollback on any error. The
+    connection goes back to the pool before this returns."""
     with SessionLocal() as session:
         try:
-            yield session
+            result = work(session)
         except BaseException:
             session.rollback()
             raise
         session.commit()
+    return result
 
 
-# scope="function": commit before the response is sent, so a failed commit is the response.
-SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+def _encoded(work: Callable[[Session], T], encode: Callable[[T], R]) -> R:
+    return encode(unit_of_work(work))
+
+
+async def in_session(scope: Scope, work: Callable[[Session], T], encode: Callable[[T], R]) -> R:
+    """`encode(unit_of_work(work))` in a database lane: a worker thread under uvicorn, inline
+    for a request served alone (Lambda). The connection is back in the pool before `encode`
+    (the response's JSON, say) runs."""
+    return await sql_lanes.run(scope, _encoded, work, encode)

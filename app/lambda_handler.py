@@ -7,7 +7,7 @@ import gc
 import os
 import time
 from collections.abc import MutableMapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from mangum import Mangum
 from mangum.handlers import ALB, APIGateway, HTTPGateway, LambdaAtEdge
@@ -18,7 +18,7 @@ from app.config import settings
 from app.db import engine
 from app.logs import logger
 from app.main import app
-from app.problems import MEDIA_TYPE, BadEvent, ResponseNotEncodable, encode
+from app.problems import MEDIA_TYPE, BadEvent, InternalError, ResponseNotEncodable, encode
 from app.reference import cache
 from app.runtime import MANAGED_INSTANCES
 
@@ -52,9 +52,9 @@ class _Reader:
             scope, self.body = self.reader.scope, self.reader.body
             if not readable(scope):
                 raise TypeError("an HTTP field of the event has the wrong type")
+            prefix = external_prefix(event, scope["path"])
         except Exception as exc:
             raise UnreadableEvent from exc
-        prefix = external_prefix(event, scope["path"])
         if prefix:
             # ASGI: path includes root_path; Starlette strips it again when routing.
             scope["root_path"], scope["path"] = prefix, prefix + scope["path"]
@@ -73,17 +73,37 @@ def external_prefix(event: dict[str, Any], path: str) -> str:
 
     API Gateway reports the client's full path in requestContext (`/prod/countries` for a
     REST stage, `/v1/countries` behind a custom-domain base path); Mangum routes on the
-    path without it. The difference is the prefix links must carry.
+    path without it. The difference is the prefix links must carry. A requestContext of
+    the wrong shape is an event this function cannot read (TypeError).
     """
-    context = event.get("requestContext") or {}
-    full = context.get("path") or (context.get("http") or {}).get("path")
-    if not isinstance(full, str) or full == path:
+    context = _typed(event, "requestContext", dict)
+    if context is None:  # Lambda@Edge: no requestContext, no prefix
+        return ""
+    full = _typed(context, "path", str)
+    if full is None:
+        http = _typed(context, "http", dict)
+        full = None if http is None else _typed(http, "path", str)
+    if full is None or full == path:
         return ""
     if path == "/" and full.endswith("/"):
         return full.rstrip("/")
     if full.endswith(path):
         return full[: len(full) - len(path)].rstrip("/")
     return ""
+
+
+T = TypeVar("T")
+
+
+def _typed(fields: dict[str, Any], name: str, kind: type[T]) -> T | None:
+    """fields[name] if it is a `kind`, None if absent; TypeError if anything else (null too:
+    API Gateway and ALBs send none)."""
+    if name not in fields:
+        return None
+    value = fields[name]
+    if isinstance(value, kind):
+        return value
+    raise TypeError(f"{name} is not a {kind.__name__}")
 
 
 def readable(scope: MutableMapping[str, Any]) -> bool:
@@ -155,6 +175,11 @@ class Handler:
             error = exc.__cause__ or exc
             logger.warning("unreadable lambda event", extra={"error": type(error).__name__})
             return _problem_response(400, _BAD_EVENT)
+        except Exception:
+            # A bug in reading or answering the event: it still gets an HTTP answer (an
+            # exception would reach the runtime, which reports it and answers nothing usable).
+            logger.exception("lambda event not served")
+            return _problem_response(500, _INTERNAL)
 
 
 def _problem_response(status: int, body: str) -> dict[str, Any]:
@@ -171,6 +196,7 @@ def _problem_response(status: int, body: str) -> dict[str, Any]:
 _BAD_EVENT = encode(
     BadEvent("The Lambda event is not an HTTP request this function can read."), None
 ).decode()
+_INTERNAL = encode(InternalError("The request could not be served."), None).decode()
 _BAD_RESPONSE = encode(
     ResponseNotEncodable("The response could not be encoded for this integration."), None
 ).decode()

@@ -1,7 +1,9 @@
-"""The edge of the app: one pure ASGI wrapper (no per-request task or thread), made of four
+"""The edge of the app: one pure ASGI wrapper (no per-request task or thread), made of the
 named concerns that app/main.py builds and hands it:
 
-- `BodyLimit`: a body over its route's limit is refused with 413;
+- `BodyLimit`: a body over its route's limit is refused with 413, an unreadable
+  Content-Length with 400;
+- HEAD: routed as GET and answered with GET's headers and no body;
 - conditional GET (`not_modified`): 304 when If-None-Match holds the response's ETag;
 - response headers (`finish_headers`): security headers, Server-Timing, `x-request-id` and
   the staleness warning;
@@ -25,7 +27,15 @@ from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.logs import logger, timestamp, write_line
-from app.problems import MEDIA_TYPE, PayloadTooLarge, encode, instance_of, too_large
+from app.problems import (
+    MEDIA_TYPE,
+    MalformedRequest,
+    PayloadTooLarge,
+    Problem,
+    encode,
+    instance_of,
+    too_large,
+)
 from app.runtime import Environment, RequestStats, start_request
 
 if TYPE_CHECKING:
@@ -97,18 +107,33 @@ class BodyLimit:
 
         return counting_receive
 
-    @staticmethod
-    async def refuse(scope: Scope, send: Send, request_id: str, limit: int) -> None:
-        body = encode(PayloadTooLarge(too_large(limit)), instance_of(scope["path"]))
-        headers = [
-            (b"content-type", MEDIA_TYPE.encode()),
-            (b"content-length", b"%d" % len(body)),
-            (b"connection", b"close"),
-            *SECURITY_HEADERS,
-            (b"x-request-id", request_id.encode()),
-        ]
-        await send({"type": "http.response.start", "status": 413, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+    def check(self, path: str, content_length: bytes | None) -> Problem | None:
+        """The refusal of a body whose declared length is unreadable or over the limit."""
+        if content_length is None:
+            return None
+        # RFC 9110: 1*DIGIT. Past 18 significant digits it is no length anyone sends (and
+        # Python's int() refuses thousands of digits outright).
+        if not content_length.isdigit() or len(content_length.lstrip(b"0")) > 18:
+            return MalformedRequest("The Content-Length header is not a length.")
+        limit = self.of(path)
+        if int(content_length) > limit:
+            return PayloadTooLarge(too_large(limit))
+        return None
+
+
+async def refuse(scope: Scope, send: Send, request_id: str, problem: Problem) -> None:
+    """Answer `problem` before the app sees the request, and close the connection: the body
+    it declared is not going to be read."""
+    body = encode(problem, instance_of(scope["path"]))
+    headers = [
+        (b"content-type", MEDIA_TYPE.encode()),
+        (b"content-length", b"%d" % len(body)),
+        (b"connection", b"close"),
+        *SECURITY_HEADERS,
+        (b"x-request-id", request_id.encode()),
+    ]
+    await send({"type": "http.response.start", "status": problem.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 # Conditional GET. ------------------------------------------------------------------------
@@ -261,22 +286,24 @@ class Edge:
         if scope.get("root_path"):
             path = path.removeprefix(scope["root_path"])  # logged as routed: /countries
         has_body = method not in _BODYLESS_METHODS
-        limit = self.body_limit.of(path) if has_body else 0
-        if_none_match = None
-        too_large = False
-        client_request_id = None
+        if_none_match = content_length = client_request_id = None
         # One pass over the request headers, for every concern.
         for name, value in scope["headers"]:
             if name == b"if-none-match":
                 if_none_match = value
             elif has_body and name == b"content-length":
-                too_large = not value.isdigit() or int(value) > limit
+                content_length = value
             elif name == b"x-request-id":
                 client_request_id = value
         stats = start_request(request_id_of(scope.get("aws.context"), client_request_id))
+        refusal = self.body_limit.check(path, content_length) if has_body else None
         if has_body:
-            receive = self.body_limit.counting(receive, limit)
-        suppress_body = False
+            receive = self.body_limit.counting(receive, self.body_limit.of(path))
+        # HEAD is GET without the body (RFC 9110 §9.3.2), on every GET route: routed as GET,
+        # answered with GET's status and headers (Content-Length included) and no body.
+        suppress_body = method == "HEAD"
+        if suppress_body:
+            scope = {**scope, "method": "GET"}
 
         async def send_wrapped(message: Message) -> None:
             nonlocal status, suppress_body
@@ -295,9 +322,9 @@ class Edge:
             await send(message)
 
         try:
-            if too_large:
-                status = 413
-                await self.body_limit.refuse(scope, send, stats.request_id, limit)
+            if refusal is not None:
+                status = refusal.status
+                await refuse(scope, send, stats.request_id, refusal)
             else:
                 await self.app(scope, receive, send_wrapped)
         finally:

@@ -41,7 +41,6 @@ from app.reference import Snapshot
 from app.schemas import (
     OrderCreate,
     OrderLineRead,
-    OrderPage,
     OrderRead,
     QuoteRead,
     ShippingAddress,
@@ -300,13 +299,34 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         raise InvalidRequest("Malformed cursor.", field="cursor") from None
 
 
-def list_orders(session: Session, limit: int, cursor: str | None) -> OrderPage:
-    """Newest first; keyset pagination on (created_at, id), so pages never shift or repeat."""
+def list_orders(session: Session, limit: int, cursor: str | None) -> tuple[list[OrderRead], bool]:
+    """Up to `limit` orders, newest first, and whether there are more; keyset pagination on
+    (created_at, id), so pages never shift or repeat."""
     query = select(Order).order_by(Order.created_at.desc(), Order.id.desc()).limit(limit + 1)
     if cursor is not None:
         query = query.where(tuple_(Order.created_at, Order.id) < decode_cursor(cursor))
     _single_statement(session)
     items = [_read(order) for order in session.scalars(query)]
-    more = len(items) > limit
-    items = items[:limit]
-    return OrderPage(items=items, next_cursor=encode_cursor(items[-1]) if more else None)
+    return items[:limit], len(items) > limit
+
+
+# A page's orders, encoded, stay under this (each page holds at least one order): 100 orders
+# of a thousand lines each would be some 10 MB, over what a Lambda response can carry.
+PAGE_BYTES = 1024 * 1024
+
+
+def encode_page(found: tuple[list[OrderRead], bool]) -> bytes:
+    """The JSON of an OrderPage of `found`: as many of its orders as fit in PAGE_BYTES, and
+    the cursor after the last one given when any are left."""
+    items, more = found
+    parts: list[bytes] = []
+    size = 0
+    for item in items:
+        part = item.model_dump_json().encode()
+        if parts and size + len(part) > PAGE_BYTES:
+            more = True
+            break
+        parts.append(part)
+        size += len(part) + 1
+    cursor = b'"%s"' % encode_cursor(items[len(parts) - 1]).encode() if more else b"null"
+    return b'{"items":[' + b",".join(parts) + b'],"next_cursor":' + cursor + b"}"

@@ -20,9 +20,11 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from app.config import settings
 from app.logs import dumps, logger
+from app.offload import Busy
 from app.reference import CacheUnavailable
 from app.responses import schema_of
 from app.schemas import ProblemDetail
@@ -61,6 +63,7 @@ class Problem(Exception):
     type: ClassVar[str]  # TYPE_PREFIX + kind
     documented: ClassVar[bool] = True
     headers: Mapping[str, str] | None = None
+    error_count: int | None = None  # for validation errors: all of them, listed or not
 
     def __init_subclass__(cls, *, abstract: bool = False, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -88,7 +91,7 @@ class Problem(Exception):
     @classmethod
     def example_body(cls) -> dict[str, Any]:
         example = cls.example
-        return body_of(cls, cls.status, example.detail, example.instance, example.errors)
+        return body_of(cls, cls.status, example.detail, example.instance, errors=example.errors)
 
 
 def body_of(
@@ -96,9 +99,12 @@ def body_of(
     status: int,
     detail: str,
     instance: str | None,
+    *,
     errors: Errors | None = None,
+    error_count: int | None = None,
 ) -> dict[str, Any]:
-    """The fields of a problem document, in the order every body has them."""
+    """The fields of a problem document, in the order every body has them (`error_count`
+    only when there were more errors than `errors` lists)."""
     body: dict[str, Any] = {
         "type": entry.type,
         "title": entry.title,
@@ -109,12 +115,23 @@ def body_of(
         body["instance"] = instance
     if errors:
         body["errors"] = errors
+        if error_count is not None and error_count > len(errors):
+            body["error_count"] = error_count
     return body
 
 
 def encode(problem: Problem, instance: str | None) -> bytes:
     """The one encoder: the JSON body of `problem`, answering a request for `instance`."""
-    return dumps(body_of(type(problem), problem.status, problem.detail, instance, problem.errors))
+    return dumps(
+        body_of(
+            type(problem),
+            problem.status,
+            problem.detail,
+            instance,
+            errors=problem.errors,
+            error_count=problem.error_count,
+        )
+    )
 
 
 def instance_of(path: str) -> str:
@@ -176,11 +193,17 @@ class InvalidRequest(Problem):
     )
 
     def __init__(
-        self, detail: str, *, field: str | None = None, errors: Errors | None = None
+        self,
+        detail: str,
+        *,
+        field: str | None = None,
+        errors: Errors | None = None,
+        error_count: int | None = None,
     ) -> None:
         if field is not None:
             errors = [{"loc": ["query", field], "msg": detail}]
         super().__init__(detail, errors=errors)
+        self.error_count = error_count
 
 
 class HTTPError(Problem):
@@ -204,6 +227,26 @@ class ReferenceDataUnavailable(Problem):
     kind = "reference-data-unavailable"
     title = "Reference data unavailable"
     example = Example("Reference data is not loaded yet; retry shortly.", "/countries")
+
+
+class MalformedRequest(Problem):
+    """The request itself is broken: an unreadable Content-Length, a body cut short."""
+
+    status = 400
+    kind = "malformed-request"
+    title = "Malformed request"
+    example = Example("The Content-Length header is not a length.", "/orders")
+    documented = False
+
+
+class TooBusy(Problem):
+    """Under a server (not Lambda): every worker for this kind of work stayed busy for as
+    long as a request may wait (REFDATA_QUEUE_TIMEOUT_SECONDS); see Retry-After."""
+
+    status = 503
+    kind = "too-busy"
+    title = "Too busy"
+    example = Example("Every database lane is busy; retry shortly.", "/orders")
 
 
 class DatabaseUnavailable(Problem):
@@ -261,7 +304,7 @@ class BadEvent(Problem):
     documented = False
 
 
-# The admin API (app/routes/admin.py).
+# Bearer keys (app/keys.py): the admin API's and the orders'.
 
 
 class Unauthorized(Problem):
@@ -281,6 +324,9 @@ class Forbidden(Problem):
     example = Example("That key is not the admin key.", "/admin/cache/refresh")
 
 
+# The admin API (app/routes/admin.py).
+
+
 class InvalidSetting(Problem):
     status = 422
     kind = "invalid-setting"
@@ -295,6 +341,15 @@ class AdminKeyUnavailable(Problem):
     kind = "admin-key-unavailable"
     title = "Admin key unavailable"
     example = Example("The admin key could not be read; retry shortly.", "/admin/cache/refresh")
+
+
+class OrdersKeyUnavailable(Problem):
+    """The orders key is kept in a secret that cannot be read now (see Retry-After)."""
+
+    status = 503
+    kind = "orders-key-unavailable"
+    title = "Orders key unavailable"
+    example = Example("The orders key could not be read; retry shortly.", "/orders")
 
 
 # Orders (app/orders.py).
@@ -426,9 +481,15 @@ _HTTP_ENTRIES: dict[int, type[Problem]] = {
 }
 
 
+_INCOMPLETE_BODY = "The request body ended before its Content-Length."
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     error = cast(StarletteHTTPException, exc)
     status = error.status_code
+    if status == 400 and isinstance(error.__cause__, ClientDisconnect):
+        # FastAPI's 400 for a body it could not read: the client went away mid-body.
+        return answer(request, MalformedRequest(_INCOMPLETE_BODY))
     if status == 400 and isinstance(error.__cause__, ValueError | RecursionError):
         # FastAPI's 400 for a body json.loads refused other than with JSONDecodeError (bytes
         # that are not UTF-8, nesting too deep): malformed input, a 422 like invalid JSON.
@@ -444,20 +505,48 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 _INVALID_UUID = "Input should be a valid UUID"
+# A 422 lists at most this many errors (and counts the rest): its size and the time spent on
+# it stay small whatever the body holds.
+MAX_ERRORS = 20
+
+
+def invalid(errors: Sequence[Mapping[str, Any]], total: int | None = None) -> InvalidRequest:
+    """The 422 for validation errors (pydantic's, or in their shape): the first MAX_ERRORS,
+    with `loc` and `msg` only (echoing the input would reflect whatever the client sent; and
+    pydantic's UUID message quotes the offending character, so it gets a fixed one)."""
+    total = len(errors) if total is None else total
+    listed: Errors = [
+        {
+            "loc": [str(part) for part in error["loc"]],
+            "msg": _INVALID_UUID if error.get("type") == "uuid_parsing" else error["msg"],
+        }
+        for error in errors[:MAX_ERRORS]
+    ]
+    detail = "; ".join(".".join(e["loc"]) + ": " + e["msg"] for e in listed[:3]) or "Invalid input."
+    if total > len(listed):
+        detail += f" ({total:,} errors; the first {len(listed)} are listed.)"
+    return InvalidRequest(detail, errors=listed, error_count=total)
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
-    # loc and msg only: echoing the input back would reflect whatever the client sent.
-    # (pydantic's UUID message quotes the offending character, so it gets a fixed one.)
-    errors: Errors = [
-        {
-            "loc": [str(part) for part in error["loc"]],
-            "msg": _INVALID_UUID if error["type"] == "uuid_parsing" else error["msg"],
-        }
-        for error in cast(RequestValidationError, exc).errors()
-    ]
-    where = "; ".join(".".join(e["loc"]) + ": " + e["msg"] for e in errors[:3])
-    return answer(request, InvalidRequest(where or "Invalid input.", errors=errors))
+    return answer(request, invalid(cast(RequestValidationError, exc).errors()))
+
+
+async def _client_disconnect(request: Request, exc: Exception) -> Response:
+    # The client closed the connection before its body was complete: its fault, not ours, and
+    # nobody is left to read the answer. The request's own log line says 400; no traceback.
+    return answer(request, MalformedRequest(_INCOMPLETE_BODY))
+
+
+async def _busy(request: Request, exc: Exception) -> Response:
+    busy = cast(Busy, exc)
+    return answer(
+        request,
+        TooBusy(
+            f"Every {busy.lanes} lane is busy; retry shortly.",
+            headers={"Retry-After": str(busy.retry_after)},
+        ),
+    )
 
 
 async def _cache_unavailable(request: Request, exc: Exception) -> Response:
@@ -507,6 +596,8 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(Problem, _problem)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(ClientDisconnect, _client_disconnect)
+    app.add_exception_handler(Busy, _busy)
     app.add_exception_handler(CacheUnavailable, _cache_unavailable)
     app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(PoolTimeout, _database_unavailable)

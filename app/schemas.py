@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import unicodedata
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -280,7 +281,11 @@ class ProblemDetail(BaseModel):
     detail: str
     instance: str | None = None
     errors: list[dict[str, Any]] | None = Field(
-        default=None, description="For validation problems: where and what"
+        default=None, description="For validation problems: where and what (the first 20)"
+    )
+    error_count: int | None = Field(
+        default=None,
+        description="For validation problems with more errors than `errors` lists: how many",
     )
 
 
@@ -551,7 +556,19 @@ class ByCode(BaseModel):
         return self
 
 
-Written = Annotated[str, Field(min_length=1, max_length=100)]
+# A name as written: at most this many characters, as written and once NFKC-normalised.
+MAX_NAME_LENGTH = 100
+
+
+def name_length(text: str) -> int:
+    """A name's length as matching sees it: the longer of what was written and its NFKC form
+    (one character such as U+FDFA stands for 18 letters once normalised)."""
+    if len(text) > MAX_NAME_LENGTH:
+        return len(text)  # over-long as it is: not worth normalising
+    return max(len(text), len(unicodedata.normalize("NFKC", text)))
+
+
+Written = Annotated[str, Field(min_length=1, max_length=MAX_NAME_LENGTH)]
 
 
 class ByNames(BaseModel):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from harness import ORDERS_KEY
+
 
 @dataclass(frozen=True)
 class Variant:
@@ -28,7 +30,7 @@ REFDATA = Variant(
     "(c) refdata",
     "app.lambda_handler",
     "app.main:app",
-    {"REFDATA_LOG_LEVEL": "INFO"},
+    {"REFDATA_LOG_LEVEL": "INFO", "REFDATA_ORDERS_API_KEY": ORDERS_KEY},
     orders=True,
 )
 REFDATA_QUIET = Variant(
@@ -36,7 +38,7 @@ REFDATA_QUIET = Variant(
     "(c) refdata, log WARNING",
     "app.lambda_handler",
     "app.main:app",
-    {"REFDATA_LOG_LEVEL": "WARNING"},
+    {"REFDATA_LOG_LEVEL": "WARNING", "REFDATA_ORDERS_API_KEY": ORDERS_KEY},
 )
 FLOOR = Variant("d", "(d) framework floor", "bench.designs.floor", "bench.designs.floor:app")
 

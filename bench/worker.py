@@ -38,7 +38,7 @@ from sqlalchemy.pool import Pool
 from bench import conversion
 from bench.variants import BY_KEY, ROUTES
 from harness.events import ORDER, LambdaContext, http_v2
-from harness.http import reply
+from harness.http import ORDERS_AUTH, reply
 from harness.sql import ServerStatements
 from harness.stats import summarize
 
@@ -83,6 +83,8 @@ class Counter:
 # refdata's order routes (harness.events.ORDER), timed on the same warm environment after
 # the reference routes.
 JSON = {"content-type": "application/json"}
+# A client of the orders routes: JSON bodies, the orders key.
+ORDER_HEADERS = {**JSON, **ORDERS_AUTH}
 
 
 Events = Callable[[int], list[dict[str, Any]]]  # n events to send, in order
@@ -93,13 +95,15 @@ def gets(path: str, n: int) -> list[dict[str, Any]]:
 
 
 def quotes(n: int) -> list[dict[str, Any]]:
-    return [http_v2("POST", "/orders/quote", JSON, ORDER)] * n
+    return [http_v2("POST", "/orders/quote", ORDER_HEADERS, ORDER)] * n
 
 
 def new_orders(n: int) -> list[dict[str, Any]]:
     """Each its own Idempotency-Key: every invoke places an order (one INSERT), none replays."""
     return [
-        http_v2("POST", "/orders", {**JSON, "idempotency-key": f"bench-{uuid.uuid4()}"}, ORDER)
+        http_v2(
+            "POST", "/orders", {**ORDER_HEADERS, "idempotency-key": f"bench-{uuid.uuid4()}"}, ORDER
+        )
         for _ in range(n)
     ]
 

@@ -89,6 +89,7 @@ class Secrets {
     const pairs = [
       ['databaseSecret', 'databaseUrl'],
       ['adminApiKeySecret', 'adminApiKey'],
+      ['ordersApiKeySecret', 'ordersApiKey'],
     ];
     for (const [secret, plain] of pairs) {
       if (value(plain) && !plainTextStages.includes(stage)) {
@@ -113,7 +114,9 @@ class Secrets {
     }
 
     // 2. IAM: exactly the referenced resources.
-    const references = ['databaseSecret', 'adminApiKeySecret'].map(value).filter(Boolean);
+    const references = ['databaseSecret', 'adminApiKeySecret', 'ordersApiKeySecret']
+      .map(value)
+      .filter(Boolean);
     if (references.length === 0) return;
     const statements = [];
     for (const { action, resource } of references.map((reference) => grantFor(reference, fail))) {

@@ -12,3 +12,6 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 # The admin API key of the test session and of the servers the tooling starts.
 ADMIN_KEY = "test-admin-key-0123456789abcdef"
+# The orders key of the test session and of the servers the tooling starts: the HTTP helpers
+# (harness/http.py) send it with every request to /orders unless told not to.
+ORDERS_KEY = "test-orders-key-0123456789abcdef"

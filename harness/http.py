@@ -11,10 +11,21 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from harness import ORDERS_KEY
 from harness.events import LambdaContext, http_v2
 
 HOST = "127.0.0.1"
 JSON = {"content-type": "application/json"}
+ORDERS_AUTH = {"Authorization": f"Bearer {ORDERS_KEY}"}
+
+
+def as_orders_client(path: str, headers: dict[str, str] | None) -> dict[str, str]:
+    """`headers`, plus the orders key for a path under /orders that names no Authorization of
+    its own: the helpers here are a client that holds the key, unless a test says otherwise."""
+    headers = dict(headers or {})
+    if path.startswith("/orders") and not any(k.lower() == "authorization" for k in headers):
+        headers.update(ORDERS_AUTH)
+    return headers
 
 
 @dataclass
@@ -46,9 +57,17 @@ def invoke(event: dict[str, Any]) -> Reply:
 
 
 def send(
-    method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    *,
+    authorize: bool = True,
 ) -> Reply:
-    """One request through the in-process handler, as an HTTP API (2.0) event."""
+    """One request through the in-process handler, as an HTTP API (2.0) event (with the
+    orders key, for /orders, if `authorize`)."""
+    if authorize:
+        headers = as_orders_client(path, headers)
     return invoke(http_v2(method, path, headers, body))
 
 
@@ -101,7 +120,13 @@ class HttpClient:
         path: str,
         body: bytes | None = None,
         headers: dict[str, str] | None = None,
+        *,
+        authorize: bool = True,
     ) -> tuple[Reply, float]:
+        """`method path`, with the orders key for /orders if `authorize`; the reply and the
+        seconds it took."""
+        if authorize:
+            headers = as_orders_client(path, headers)
         started = time.perf_counter()
         try:
             self._connection.request(method, path, body, headers or {})

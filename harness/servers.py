@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import ADMIN_KEY, REPO
+from harness import ADMIN_KEY, ORDERS_KEY, REPO
 from harness.events import http_v2
-from harness.http import HOST, JSON, HttpClient, Reply, reply
+from harness.http import HOST, JSON, HttpClient, Reply, as_orders_client, reply
 from harness.lambda_runtime import RuntimeEmulator, RuntimeProcess
 from harness.postgres import free_port
 from harness.processes import child_environment, terminate
@@ -34,6 +34,11 @@ def request_lines(lines: list[str]) -> list[dict[str, Any]]:
     return entries
 
 
+REFDATA = "app.main:app"
+# What every server and environment here is configured with, unless the caller says otherwise.
+SERVED = {"REFDATA_LOG_LEVEL": "INFO", "REFDATA_ORDERS_API_KEY": ORDERS_KEY}
+
+
 class Uvicorn:
     """`uvicorn app.main:app` (or another ASGI app) on a free 127.0.0.1 port; its stderr
     (the app's log) in a file. Ready once `probe` answers."""
@@ -42,10 +47,10 @@ class Uvicorn:
         self,
         env: dict[str, str],
         log_path: Path,
-        asgi: str = "app.main:app",
+        asgi: str = REFDATA,
         probe: str = "/health",
     ) -> None:
-        self.env = {"REFDATA_LOG_LEVEL": "INFO", **env}
+        self.env = {**SERVED, **env}
         self.log_path = log_path
         self.asgi = asgi
         self.probe = probe
@@ -63,10 +68,11 @@ class Uvicorn:
         return self._process.pid
 
     def start(self, timeout: float = 60) -> Uvicorn:
-        command = [
-            sys.executable, "-m", "uvicorn", self.asgi, "--host", HOST,
-            "--port", str(self.port), "--no-access-log", "--log-level", "warning",
-        ]  # fmt: skip
+        where = ["--host", HOST, "--port", str(self.port), "--log-level", "warning"]
+        if self.asgi == REFDATA:  # as `make run` and the Docker image serve it
+            command = [sys.executable, "-m", "app", *where]
+        else:
+            command = [sys.executable, "-m", "uvicorn", self.asgi, *where, "--no-access-log"]
         with self.log_path.open("wb") as log:
             self._process = subprocess.Popen(
                 command,
@@ -125,7 +131,7 @@ class LambdaEnvironment:
         """INIT a new environment with Lambda's variables plus `env` (not the caller's)."""
         runtime = RuntimeEmulator().start()
         try:
-            process = runtime.spawn(env={"REFDATA_LOG_LEVEL": "INFO", **env})
+            process = runtime.spawn(env={**SERVED, **env})
             runtime.wait_ready(init_timeout)
         except BaseException:
             runtime.stop()
@@ -146,8 +152,13 @@ class LambdaEnvironment:
         headers: dict[str, str] | None = None,
         body: bytes | None = None,
         timeout: float = 30,
+        *,
+        authorize: bool = True,
     ) -> Reply:
-        """One invoke through the runtime; FunctionTimeout after `timeout` (the bound)."""
+        """One invoke through the runtime (with the orders key, for /orders, if `authorize`);
+        FunctionTimeout after `timeout` (the bound)."""
+        if authorize:
+            headers = as_orders_client(path, headers)
         return reply(self.runtime.invoke(http_v2(method, path, headers, body), timeout))
 
     def get(self, path: str, headers: dict[str, str] | None = None) -> Reply:

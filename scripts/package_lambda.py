@@ -10,7 +10,8 @@ itself, deploy/bytecode.js), then check the result:
   disabled (the default) and enabled;
 * secrets by reference (deploy/secrets.js): the default build (the `ci` stage's example
   references) grants the functions' role exactly GetSecretValue on the database secret,
-  GetParameter on the admin key's parameter and kms:Decrypt on the key, puts the Parameters
+  GetParameter on the admin and orders keys' parameters and kms:Decrypt on the key, puts the
+  Parameters
   and Secrets Extension's layer (cache off) on every function, and its environment holds the
   references, no plain-text value. The Managed Instances build also takes the plain-text
   path (databaseUrl, no secret): no such grant, no layer;
@@ -66,7 +67,12 @@ TARGET_VERSION = deployed_python()
 # The plain-text path: no secret, a database URL (`ci` is one of the plainTextStages).
 # --param cannot carry an empty value; the framework trims a space to "".
 PLAIN_TEXT_URL = "sqlite:///tmp/x.db"
-PLAIN_TEXT = ("databaseSecret= ", "adminApiKeySecret= ", f"databaseUrl={PLAIN_TEXT_URL}")
+PLAIN_TEXT = (
+    "databaseSecret= ",
+    "adminApiKeySecret= ",
+    "ordersApiKeySecret= ",
+    f"databaseUrl={PLAIN_TEXT_URL}",
+)
 HERE = "arn:${AWS::Partition}:%s:${AWS::Region}:${AWS::AccountId}:"
 # kms:Decrypt is granted only through Secrets Manager and SSM (deploy/secrets.js).
 KMS_VIA_SERVICES = {
@@ -222,19 +228,32 @@ def check_secrets(directory: Path, by_reference: bool) -> None:
         if resource["Type"] == "AWS::Lambda::Function"
     }
     ci = stage_params("ci")
-    database, admin = ci["databaseSecret"], ci["adminApiKeySecret"]
-    # The examples are a full secret ARN (granted as it is) and an SSM parameter name.
-    if not (database.startswith("arn:aws:secretsmanager:") and admin.startswith("ssm:/")):
-        raise PackageError(f"the ci stage's example references changed: {database}, {admin}")
-    parameter = {"Fn::Sub": HERE % "ssm" + "parameter/" + admin.removeprefix("ssm:").lstrip("/")}
+    database, admin, orders = (
+        ci["databaseSecret"],
+        ci["adminApiKeySecret"],
+        ci["ordersApiKeySecret"],
+    )
+    # The examples are a full secret ARN (granted as it is) and SSM parameter names.
+    if not (
+        database.startswith("arn:aws:secretsmanager:")
+        and admin.startswith("ssm:/")
+        and orders.startswith("ssm:/")
+    ):
+        raise PackageError(
+            f"the ci stage's example references changed: {database}, {admin}, {orders}"
+        )
+    parameters = [
+        {"Fn::Sub": HERE % "ssm" + "parameter/" + name.removeprefix("ssm:").lstrip("/")}
+        for name in (admin, orders)
+    ]
 
-    def allow(action: str, resource: object) -> dict[str, object]:
-        return {"Effect": "Allow", "Action": [action], "Resource": [resource]}
+    def allow(action: str, *resources: object) -> dict[str, object]:
+        return {"Effect": "Allow", "Action": [action], "Resource": list(resources)}
 
     if by_reference:
         expected_grants = [
             allow("secretsmanager:GetSecretValue", database),
-            allow("ssm:GetParameter", parameter),
+            allow("ssm:GetParameter", *parameters),
             {**allow("kms:Decrypt", ci["secretsKmsKeyArn"]), "Condition": KMS_VIA_SERVICES},
         ]
         expected_layers: list[str] | None = [ci["secretsExtensionLayer"]]
@@ -243,6 +262,8 @@ def check_secrets(directory: Path, by_reference: bool) -> None:
             "REFDATA_DATABASE_URL": "",
             "REFDATA_ADMIN_API_KEY_SECRET": admin,
             "REFDATA_ADMIN_API_KEY": "",
+            "REFDATA_ORDERS_API_KEY_SECRET": orders,
+            "REFDATA_ORDERS_API_KEY": "",
             "REFDATA_SECRETS_CLIENT": "extension",
             "PARAMETERS_SECRETS_EXTENSION_CACHE_ENABLED": "false",
         }
@@ -252,6 +273,7 @@ def check_secrets(directory: Path, by_reference: bool) -> None:
             "REFDATA_DATABASE_SECRET": "",
             "REFDATA_DATABASE_URL": PLAIN_TEXT_URL,
             "REFDATA_ADMIN_API_KEY_SECRET": "",
+            "REFDATA_ORDERS_API_KEY_SECRET": "",
             "PARAMETERS_SECRETS_EXTENSION_CACHE_ENABLED": None,  # absent
         }
     wrong = []
@@ -271,7 +293,7 @@ def check_secrets(directory: Path, by_reference: bool) -> None:
         raise PackageError(f"secrets {path}, but the template is wrong: " + "; ".join(wrong))
     if by_reference:
         say(
-            f"secrets by reference: {len(granted)} grants (secret, parameter, key), "
+            f"secrets by reference: {len(granted)} grants (secret, parameters, key), "
             f"the extension layer on {len(functions)} functions"
         )
     else:

@@ -47,8 +47,8 @@ def main() -> int:
             capture_output=True,
         )
         port = free_port()
-        command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1"]
-        command += ["--port", str(port), "--log-level", "warning"]
+        command = [sys.executable, "-m", "app", "--host", "127.0.0.1", "--port", str(port)]
+        command += ["--log-level", "warning"]
         server = subprocess.Popen(
             command,
             cwd=REPO,

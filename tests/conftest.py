@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from harness import ADMIN_KEY, leaks
+from harness import ADMIN_KEY, ORDERS_KEY, leaks
 from harness.databases import APP_ROLE, Database, Databases, migrate
 from harness.postgres import PostgresServer
 from harness.sql import ServerStatements, SqlWindow
@@ -79,6 +79,8 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("REFDATA_LOG_LEVEL", "WARNING")
     os.environ.setdefault("REFDATA_ADMIN_API_KEY", ADMIN_KEY)
     leaks.register("the admin key", os.environ["REFDATA_ADMIN_API_KEY"])
+    os.environ.setdefault("REFDATA_ORDERS_API_KEY", ORDERS_KEY)
+    leaks.register("the orders key", os.environ["REFDATA_ORDERS_API_KEY"])
     BACKEND = Backend(config.getoption("--db"))
     if BACKEND.skip_reason is None:
         # Set before anything (alembic's env.py included) imports app.config.

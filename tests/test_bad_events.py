@@ -4,6 +4,8 @@ environment — the next valid invoke still answers 200 with no SQL."""
 from __future__ import annotations
 
 import base64
+import functools
+import io
 import json
 from collections.abc import Callable
 from typing import Any
@@ -12,8 +14,8 @@ import pytest
 
 from app.lambda_handler import Handler, handler
 from app.problems import BadEvent, ResponseNotEncodable, encode
-from harness.events import LambdaContext, alb, http_v2, rest_v1
-from harness.http import invoke
+from harness.events import SHAPES, LambdaContext, alb, http_v2, rest_v1
+from harness.http import ORDERS_AUTH, invoke
 from harness.sql import SqlWindow
 
 Event = Any
@@ -27,6 +29,10 @@ def without(event: dict[str, Any], *path: str) -> dict[str, Any]:
     return event
 
 
+# A client of the orders routes: JSON, with the orders key.
+ORDER_HEADERS = {"content-type": "application/json", **ORDERS_AUTH}
+
+
 def replaced(event: dict[str, Any], value: Any, *path: str) -> dict[str, Any]:
     target = event
     for key in path[:-1]:
@@ -36,7 +42,7 @@ def replaced(event: dict[str, Any], value: Any, *path: str) -> dict[str, Any]:
 
 
 def with_bad_base64() -> dict[str, Any]:
-    event = http_v2("POST", "/orders/quote", {"content-type": "application/json"}, b"{}")
+    event = http_v2("POST", "/orders/quote", ORDER_HEADERS, b"{}")
     event["isBase64Encoded"] = True
     event["body"] = "!!! not base64 !!!"
     return event
@@ -59,17 +65,19 @@ CASES: dict[str, Callable[[], Event]] = {
     "v1 without headers": lambda: without(rest_v1("GET", "/countries"), "headers"),
     "null headers": lambda: replaced(http_v2("GET", "/countries"), None, "headers"),
     "null query string": lambda: replaced(http_v2("GET", "/countries"), None, "rawQueryString"),
-    "a number as body": lambda: replaced(http_v2("POST", "/orders/quote"), 12, "body"),
+    "a number as body": lambda: replaced(
+        http_v2("POST", "/orders/quote", ORDER_HEADERS), 12, "body"
+    ),
     "invalid base64 body": with_bad_base64,
     "base64 of binary garbage": lambda: replaced(
-        replaced(http_v2("POST", "/orders/quote"), True, "isBase64Encoded"),
+        replaced(http_v2("POST", "/orders/quote", ORDER_HEADERS), True, "isBase64Encoded"),
         base64.b64encode(bytes(range(256))).decode(),
         "body",
     ),
     "a 3 MB body": lambda: http_v2(
         "POST",
         "/orders",
-        {"content-type": "application/json"},
+        ORDER_HEADERS,
         b'{"x":"' + b"a" * 3_000_000 + b'"}',
     ),
     "odd method": lambda: replaced(
@@ -94,12 +102,28 @@ CASES: dict[str, Callable[[], Event]] = {
     "500 headers": lambda: http_v2("GET", "/countries/VN", {f"x-h{i}": "v" for i in range(500)}),
     "a NUL in the path": lambda: http_v2("GET", "/countries/V%00N"),
     "ALB with an encoded query": lambda: alb("GET", "/vn/provinces?q=h%E1%BB%93"),
-    "JSON that is not an order": lambda: http_v2(
-        "POST", "/orders", {"content-type": "application/json"}, b"[1, 2, 3]"
+    "JSON that is not an order": lambda: http_v2("POST", "/orders", ORDER_HEADERS, b"[1, 2, 3]"),
+    "truncated JSON": lambda: http_v2("POST", "/orders", ORDER_HEADERS, ORDER[:-5]),
+    # Fields of the right name and the wrong type, where the client's prefix is read.
+    "ALB with requestContext a list": lambda: replaced(
+        alb("GET", "/countries"), ["elb"], "requestContext"
     ),
-    "truncated JSON": lambda: http_v2(
-        "POST", "/orders", {"content-type": "application/json"}, ORDER[:-5]
+    "ALB with requestContext a string": lambda: replaced(
+        alb("GET", "/countries"), "elb", "requestContext"
     ),
+    "v2 with requestContext.http a list": lambda: replaced(
+        http_v2("GET", "/countries"), ["x"], "requestContext", "http"
+    ),
+    "v1 with requestContext.path null": lambda: replaced(
+        rest_v1("GET", "/countries"), None, "requestContext", "path"
+    ),
+    # A Content-Length no integer can hold (Python's int() refuses 5,000 digits), every shape.
+    **{
+        f"a Content-Length of 5,000 digits ({name})": functools.partial(
+            shape, "POST", "/orders/quote", {**ORDER_HEADERS, "content-length": "9" * 5000}, ORDER
+        )
+        for name, shape in SHAPES.items()
+    },
 }
 
 
@@ -128,6 +152,12 @@ STATUS: dict[str, int] = {
     "v2 bare": 400,
     "v2 without http": 400,
     "v2 without requestContext": 400,
+    "ALB with requestContext a list": 400,
+    "ALB with requestContext a string": 400,
+    "v2 with requestContext.http a list": 400,
+    "v1 with requestContext.path null": 400,
+    # A request, but a malformed one.
+    **{f"a Content-Length of 5,000 digits ({name})": 400 for name in SHAPES},
     # A method no route has.
     "TRACE": 405,
     "empty method": 405,
@@ -211,3 +241,16 @@ def test_a_response_the_integration_cannot_carry_is_the_catalogs_502() -> None:
     assert response["headers"] == {"content-type": "application/problem+json"}
     assert response["body"] == encode(expected, None).decode()
     assert_well_formed(response)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_a_bad_event_leaves_no_error_and_no_traceback_in_the_log(
+    case: str, log_to: Callable[[Any], None]
+) -> None:
+    stream = io.StringIO()
+    log_to(stream)
+    handler(CASES[case](), LambdaContext())
+    log = stream.getvalue()
+    assert log  # the request's line, or the unreadable event's
+    assert '"level":"ERROR"' not in log
+    assert "Traceback" not in log

@@ -91,6 +91,8 @@ def secrets(**overrides: Any) -> dict[str, Any]:
         "databaseUrl": "",
         "adminApiKeySecret": "",
         "adminApiKey": "",
+        "ordersApiKeySecret": "",
+        "ordersApiKey": "",
         "kmsKeyArn": "",
         "client": "extension",
         "extensionLayer": ARM_LAYER,
@@ -157,6 +159,23 @@ CASES: list[tuple[str, str, dict[str, Any], list[dict[str, Any]] | str]] = [
         ],
     ),
     (
+        "the orders key too: one statement for both parameters",
+        "prod",
+        secrets(
+            databaseSecret=FULL_ARN,
+            adminApiKeySecret="ssm:/refdata/prod/admin-key",
+            ordersApiKeySecret="ssm:/refdata/prod/orders-key",
+        ),
+        [
+            allow("secretsmanager:GetSecretValue", FULL_ARN),
+            allow(
+                "ssm:GetParameter",
+                sub("ssm", "parameter/refdata/prod/admin-key"),
+                sub("ssm", "parameter/refdata/prod/orders-key"),
+            ),
+        ],
+    ),
+    (
         "plain text on dev",
         "dev",
         secrets(databaseSecret="", databaseUrl="sqlite:///x", kmsKeyArn=KMS_KEY),
@@ -170,6 +189,12 @@ CASES: list[tuple[str, str, dict[str, Any], list[dict[str, Any]] | str]] = [
     ),
     ("plain admin key on prod", "prod", secrets(adminApiKey="k"), "adminApiKey is set for stage"),
     (
+        "plain orders key on prod",
+        "prod",
+        secrets(ordersApiKey="k"),
+        "ordersApiKey is set for stage",
+    ),
+    (
         "plain text allowed by plainTextStages",
         "qa",
         secrets(databaseSecret="", databaseUrl="sqlite:///x", plainTextStages=["qa"]),
@@ -181,6 +206,12 @@ CASES: list[tuple[str, str, dict[str, Any], list[dict[str, Any]] | str]] = [
         "dev",
         secrets(adminApiKeySecret="ssm:/k", adminApiKey="k"),
         "both adminApiKeySecret",
+    ),
+    (
+        "both orders keys",
+        "dev",
+        secrets(ordersApiKeySecret="ssm:/k", ordersApiKey="k"),
+        "both ordersApiKeySecret",
     ),
     ("neither", "prod", secrets(databaseSecret=""), "neither databaseSecret nor databaseUrl"),
     ("unknown client", "prod", secrets(client="boto3"), "must be one of extension, sdk"),

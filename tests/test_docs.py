@@ -20,7 +20,7 @@ from app.routes import docs
 from harness.databases import Database
 from harness.datasets import DATASET_TAGS
 from harness.events import ORDER, Event, LambdaContext, http_v2, rest_v1
-from harness.http import invoke
+from harness.http import invoke, send
 from harness.processes import run_python
 
 # Tags of the routes that read the reference snapshot: each can answer 503 while it is cold.
@@ -209,6 +209,7 @@ class Asked:
     kind: str
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes | None = None
+    authorize: bool = True  # with the orders key, for /orders (harness.http.send)
 
 
 PROBLEM_REQUESTS = [
@@ -226,6 +227,8 @@ PROBLEM_REQUESTS = [
         JSON,
         b" " * (settings.max_body_bytes + 1),
     ),
+    Asked("GET", "/orders", "/orders", "unauthorized", authorize=False),
+    Asked("POST", "/orders", "/orders", "forbidden", WRONG_KEY, b"{}"),
     Asked("POST", "/admin/cache/refresh", "/admin/cache/refresh", "unauthorized"),
     Asked("POST", "/admin/cache/refresh", "/admin/cache/refresh", "forbidden", WRONG_KEY),
     Asked("PUT", "/admin/settings/x", "/admin/settings/{key}", "forbidden", WRONG_KEY, b"{}"),
@@ -275,7 +278,7 @@ class TestErrorCatalog:
     def test_a_problem_a_client_gets_is_the_encoders_and_documented_for_its_route(
         self, document: dict[str, Any], asked: Asked
     ) -> None:
-        reply = invoke(http_v2(asked.method, asked.path, asked.headers, asked.body))
+        reply = send(asked.method, asked.path, asked.body, asked.headers, authorize=asked.authorize)
         assert reply.headers["content-type"] == "application/problem+json"
         entry = catalog_entry(reply.body)
         assert entry.kind == asked.kind

@@ -23,7 +23,7 @@ from sqlalchemy.pool import QueuePool
 
 from harness.databases import Database, migrate
 from harness.events import ORDER, http_v2
-from harness.http import Reply, invoke
+from harness.http import ORDERS_AUTH, Reply, invoke
 from harness.postgres import PostgresServer, throwaway_server
 from harness.sql import SqlWindow, app_connections
 from reliability import faults
@@ -74,7 +74,7 @@ def test_the_database_down_is_a_503_for_orders_and_stale_reads_then_201(
     assert_held(result)
 
 
-ORDER_HEADERS = {"content-type": "application/json"}
+ORDER_HEADERS = {"content-type": "application/json", **ORDERS_AUTH}
 
 
 def place(key: str) -> Reply:
@@ -108,7 +108,7 @@ def test_a_connection_cut_by_the_server_is_replaced_in_process(
 
     with SqlWindow(engine) as sql:
         again = place(str(uuid.uuid4()))
-        read = invoke(http_v2("GET", f"/orders/{first.json()['id']}"))
+        read = invoke(http_v2("GET", f"/orders/{first.json()['id']}", ORDERS_AUTH))
     assert (again.status, read.status) == (201, 200)
     assert sql.connects == 1  # the pre-ping found the cut connection and replaced it, once
     assert_pool_holds_nothing_more_than_its_size()

@@ -10,24 +10,25 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from mangum import Mangum
 from sqlalchemy import create_engine, insert, text
 from sqlalchemy.pool import NullPool
 
-from app import problems
+from app import orders, problems
 from app.datasets import setting_values
-from app.db import SessionDep, engine
+from app.db import engine, in_session
 from app.models import Order
 from app.reference import Snapshot, cache
 from app.schemas import OrderPage, OrderRead, QuoteRead
 from harness.databases import Database
 from harness.datasets import with_settings
 from harness.events import LambdaContext, http_v2, rest_v1
-from harness.http import Reply, get, invoke, post, problem, reply
+from harness.http import ORDERS_AUTH, Reply, get, invoke, post, problem, reply
 from harness.sql import ServerStatements, SqlWindow
 
 JSON = {"content-type": "application/json"}
+AUTHORIZED = {**JSON, **ORDERS_AUTH}
 BODY: dict[str, Any] = {
     "address": {"province_code": 79, "ward_code": 26740, "street": "12 Lê Lợi"},
     "lines": [
@@ -150,7 +151,7 @@ def test_a_warm_order_runs_one_insert_and_no_select(
 
 
 def test_rest_api_stages_are_kept_in_the_location() -> None:
-    event = rest_v1("POST", "/orders", JSON, json.dumps(BODY).encode(), stage="prod")
+    event = rest_v1("POST", "/orders", AUTHORIZED, json.dumps(BODY).encode(), stage="prod")
     response = invoke(event)
     assert response.status == 201, response.body
     assert response.headers["location"] == f"/prod/orders/{response.json()['id']}"
@@ -294,7 +295,7 @@ def test_malformed_orders_are_422_validation_errors(changes: dict[str, Any]) -> 
 
 @pytest.mark.parametrize("key", ["", "x" * 256, "has space", "ключ"])
 def test_malformed_idempotency_keys_are_422(key: str) -> None:
-    event = http_v2("POST", "/orders", {**JSON}, json.dumps(BODY).encode())
+    event = http_v2("POST", "/orders", {**AUTHORIZED}, json.dumps(BODY).encode())
     event["headers"]["idempotency-key"] = key
     body = problem(invoke(event), 422)
     assert body["errors"][0]["loc"] == ["header", "Idempotency-Key"]
@@ -306,10 +307,12 @@ def test_constraint_violations_are_409_or_422_never_500(database: Database) -> N
     problems.install(raw)
 
     @raw.post("/raw")
-    def insert_raw(session: SessionDep, row: dict[str, Any]) -> None:
+    async def insert_raw(request: Request, row: dict[str, Any]) -> None:
         typed = {**row, "id": uuid.UUID(row["id"])}
         typed["created_at"] = datetime.fromisoformat(row["created_at"])
-        session.execute(insert(Order), [typed])
+        await in_session(
+            request.scope, lambda session: session.execute(insert(Order), [typed]), str
+        )
 
     handler = Mangum(raw, lifespan="off")
 
@@ -371,22 +374,25 @@ def test_orders_are_listed_newest_first_a_page_at_a_time() -> None:
 
 
 def test_the_last_page_has_no_cursor_and_limit_is_at_most_100() -> None:
-    # However many orders the suite has placed: every full page before the last has a
-    # cursor, and the last page (walked to) has none.
-    cursor, pages = "", []
+    # However many orders the suite has placed: every page before the last is full (100
+    # orders, or as many as fit in PAGE_BYTES) and has a cursor; the last (walked to) has
+    # none; no order is given twice.
+    cursor, seen = "", []
     for _ in range(1000):
         page = get(f"/orders?limit=100{cursor}")
         assert page.status == 200
         body = page.json()
-        pages.append(len(body["items"]))
+        seen += [order["id"] for order in body["items"]]
         if body["next_cursor"] is None:
             break
-        assert len(body["items"]) == 100
+        assert 1 <= len(body["items"]) <= 100
+        assert len(body["items"]) == 100 or len(page.body) > orders.PAGE_BYTES // 2
+        assert len(page.body) <= orders.PAGE_BYTES + 100
         cursor = f"&cursor={body['next_cursor']}"
     else:
         pytest.fail("1,000 pages and still a cursor")
-    assert all(count == 100 for count in pages[:-1])
-    assert pages[-1] <= 100
+    assert len(body["items"]) <= 100
+    assert len(seen) == len(set(seen))
     for bad in ("limit=0", "limit=101", "limit=x"):
         problem(get(f"/orders?{bad}"), 422)
 

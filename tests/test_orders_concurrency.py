@@ -24,6 +24,7 @@ from sqlalchemy.pool import NullPool
 
 from harness import REPO, leaks
 from harness.databases import Database
+from harness.http import ORDERS_AUTH
 from harness.servers import Uvicorn
 
 BODY = json.dumps(
@@ -64,7 +65,7 @@ def place(base: str, key: str) -> tuple[int, dict[str, Any], bool]:
         f"{base}/orders",
         data=BODY,
         method="POST",
-        headers={"Content-Type": "application/json", "Idempotency-Key": key},
+        headers={"Content-Type": "application/json", "Idempotency-Key": key, **ORDERS_AUTH},
     )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
@@ -126,9 +127,11 @@ ENVIRONMENT = """
 import json, sys
 from app.lambda_handler import handler
 from harness.events import LambdaContext, http_v2
+from harness.http import ORDERS_AUTH
 print("ready", flush=True)
 key = sys.stdin.buffer.readline().decode().strip()  # every environment waits here, then all go
-event = http_v2("POST", "/orders", {"content-type": "application/json", "idempotency-key": key},
+event = http_v2("POST", "/orders", {"content-type": "application/json", "idempotency-key": key,
+                                    **ORDERS_AUTH},
                 sys.stdin.buffer.read())
 print("RESULT " + json.dumps(handler(event, LambdaContext())), flush=True)
 """

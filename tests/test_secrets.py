@@ -27,16 +27,16 @@ from app.config import ConfigError, SecretRef, load_settings
 from app.credentials import (
     Secret,
     SecretUnavailable,
-    admin_key,
+    api_key,
     database_params,
     database_url,
     extension_reader,
     sdk_reader,
 )
-from harness import leaks
+from harness import ORDERS_KEY, leaks
 from harness.databases import APP_ROLE, Database, migrate
 from harness.events import ORDER, http_v2
-from harness.http import Reply, reply
+from harness.http import Reply, as_orders_client, reply
 from harness.lambda_runtime import SESSION_TOKEN, RuntimeEmulator, RuntimeProcess
 from harness.postgres import libpq_dsn
 from harness.processes import run_python
@@ -226,8 +226,8 @@ def test_a_password_with_url_characters_survives_the_migrate_url(
 
 def test_an_admin_key_must_be_long_enough() -> None:
     with pytest.raises(SecretUnavailable, match="shorter than 16"):
-        admin_key(REF)("short-key")
-    assert admin_key(REF)("  a-long-enough-admin-key\n") == "a-long-enough-admin-key"
+        api_key(REF)("short-key")
+    assert api_key(REF)("  a-long-enough-admin-key\n") == "a-long-enough-admin-key"
 
 
 # Reading through the extension.
@@ -365,10 +365,13 @@ def lines(process: RuntimeProcess, message: str) -> list[dict[str, Any]]:
 
 
 def call(runtime: RuntimeEmulator, method: str, path: str, **headers: str) -> Reply:
-    body = ORDER if method == "POST" and path == "/orders" else None
+    """One invoke; a POST to /orders carries the sample order, and /orders the test session's
+    orders key unless `headers` has an authorization of its own."""
+    body = ORDER if method == "POST" and path.startswith("/orders") else None
     if body is not None:
         headers = {"content-type": "application/json", **headers}
-    return reply(runtime.invoke(http_v2(method, path, headers, body), INVOKE_TIMEOUT))
+    event = http_v2(method, path, as_orders_client(path, headers), body)
+    return reply(runtime.invoke(event, INVOKE_TIMEOUT))
 
 
 def rds_secret(database: Database, password: str, user: str = ROLE) -> str:
@@ -417,6 +420,8 @@ def spawn(
     runtime: RuntimeEmulator, extension: ExtensionDouble | None, **env: str
 ) -> RuntimeProcess:
     environment = {"REFDATA_LOG_LEVEL": "INFO", "REFDATA_CACHE_RETRY_SECONDS": "1", **env}
+    if "REFDATA_ORDERS_API_KEY_SECRET" not in env:
+        environment["REFDATA_ORDERS_API_KEY"] = ORDERS_KEY
     if extension is not None:
         environment |= extension.env()
     process = runtime.spawn(env=environment)
@@ -429,11 +434,15 @@ def test_a_rotated_password_costs_one_read_and_one_retried_connection(
 ) -> None:
     passwords = [f"pw-{n}-" + uuid.uuid4().hex for n in range(3)]
     keys = [f"admin-key-{n}-" + uuid.uuid4().hex for n in range(2)]
-    leaks.register("a database password", *passwords, *keys)
+    orders_keys = [f"orders-key-{n}-" + uuid.uuid4().hex for n in range(2)]
+    leaks.register("a database password", *passwords, *keys, *orders_keys)
     superuser(login_database, f"ALTER ROLE {ROLE} PASSWORD '{passwords[0]}'")
     arn = aws.create_secret(unique("database"), rds_secret(login_database, passwords[0]))
     key_name = "/" + unique("admin-key")
     aws.put_parameter(key_name, keys[0])
+    orders_key_name = "/" + unique("orders-key")
+    aws.put_parameter(orders_key_name, orders_keys[0])
+    ordering = {"authorization": f"Bearer {orders_keys[0]}"}
 
     with RuntimeEmulator() as runtime:
         process = spawn(
@@ -441,36 +450,38 @@ def test_a_rotated_password_costs_one_read_and_one_retried_connection(
             extension,
             REFDATA_DATABASE_SECRET=arn,
             REFDATA_ADMIN_API_KEY_SECRET="ssm:" + key_name,
+            REFDATA_ORDERS_API_KEY_SECRET="ssm:" + orders_key_name,
             # Windows long enough that the calls meant to fall inside one do, on a busy
             # machine too.
             REFDATA_CACHE_RETRY_SECONDS=str(WINDOW),
         )
         (init,) = lines(process, "init complete")
         assert init["cache_loaded"] is True
-        assert len(extension.requests) == 2  # the database secret and the admin key, once
+        # The database secret, the admin key and the orders key, once each.
+        assert len(extension.requests) == 3
 
         def reads_never_fail() -> None:
             answer = call(runtime, "GET", "/countries/VN")
             assert answer.status == 200, answer.body
 
         reads_never_fail()
-        assert call(runtime, "POST", "/orders").status == 201
+        assert call(runtime, "POST", "/orders", **ordering).status == 201
 
         # Rotation: the role's password changes and the secret gets the new one. The open
         # connection is not affected (PostgreSQL checks a password at login only).
         superuser(login_database, f"ALTER ROLE {ROLE} PASSWORD '{passwords[1]}'")
         aws.put_secret(arn, rds_secret(login_database, passwords[1]))
-        assert call(runtime, "POST", "/orders").status == 201
-        assert len(extension.requests) == 2
+        assert call(runtime, "POST", "/orders", **ordering).status == 201
+        assert len(extension.requests) == 3
 
         # The connection is cut: the next login, with the password read at INIT, is
         # refused; the secret is read again and that one connection retried, once.
         time.sleep(WINDOW + 0.1)  # a value read under a window ago is not read again
         cut_connections(login_database)
         reads_never_fail()
-        answer = call(runtime, "POST", "/orders")
+        answer = call(runtime, "POST", "/orders", **ordering)
         assert answer.status == 201, process.lines()[-8:]
-        assert len(extension.requests) == 3
+        assert len(extension.requests) == 4
         (refused,) = lines(process, "database login refused")
         (reread,) = lines(process, "secret refused and read again")
         assert reread["changed"] is True
@@ -482,37 +493,63 @@ def test_a_rotated_password_costs_one_read_and_one_retried_connection(
         superuser(login_database, f"ALTER ROLE {ROLE} PASSWORD '{passwords[2]}'")
         cut_connections(login_database)
         for _ in range(3):
-            answer = call(runtime, "POST", "/orders")
+            answer = call(runtime, "POST", "/orders", **ordering)
             assert answer.status == 503, answer.body
             assert answer.headers["retry-after"]
             assert answer.json()["type"] == "urn:refdata:problem:database-unavailable"
             reads_never_fail()
-        assert len(extension.requests) == 4  # one read for three refused logins
+        assert len(extension.requests) == 5  # one read for three refused logins
         aws.put_secret(arn, rds_secret(login_database, passwords[2]))
         time.sleep(WINDOW + 0.1)  # the back-off's first window
-        assert call(runtime, "POST", "/orders").status == 201
-        assert len(extension.requests) == 5
+        assert call(runtime, "POST", "/orders", **ordering).status == 201
+        assert len(extension.requests) == 6
 
-        # The admin key, rotated: the new key is read once, on its first use; the old one
-        # is refused without another read.
-        auth = {"authorization": f"Bearer {keys[0]}"}
-        assert call(runtime, "POST", "/admin/cache/refresh", **auth).status == 200
-        aws.put_parameter(key_name, keys[1])
-        auth = {"authorization": f"Bearer {keys[1]}"}
-        assert call(runtime, "POST", "/admin/cache/refresh", **auth).status == 200
-        assert len(extension.requests) == 6
-        # The old key, just after: the key was read under a window ago, so it is refused
-        # without another read, however often it is sent. After the (fixed) window, one
-        # more read, and still 403.
-        auth = {"authorization": f"Bearer {keys[0]}"}
-        for _ in range(3):
-            assert call(runtime, "POST", "/admin/cache/refresh", **auth).status == 403
-        assert len(extension.requests) == 6
-        time.sleep(WINDOW + 0.1)
-        for _ in range(3):
-            assert call(runtime, "POST", "/admin/cache/refresh", **auth).status == 403
-        assert len(extension.requests) == 7
-        reads_never_fail()
+        # The admin key and the orders key, rotated: the same rules for both.
+        reads = 6
+        for name, kept, path, rotated in (
+            (key_name, keys, "/admin/cache/refresh", "admin"),
+            (orders_key_name, orders_keys, "/orders/quote", "orders"),
+        ):
+            reads = key_rotation(
+                runtime, extension, aws=aws, name=name, keys=kept, path=path, reads=reads
+            )
+            assert reads == len(extension.requests), rotated
+            reads_never_fail()
+
+
+def key_rotation(
+    runtime: RuntimeEmulator,
+    extension: ExtensionDouble,
+    *,
+    aws: LocalAws,
+    name: str,
+    keys: list[str],
+    path: str,
+    reads: int,
+) -> int:
+    """A bearer key kept in SSM parameter `name`, rotated from keys[0] to keys[1]: the new key
+    is read once, on its first use; the old one is refused without another read until the
+    (fixed) back-off window has passed, then with one. Returns the extension's reads."""
+
+    def status(key: str) -> int:
+        return call(runtime, "POST", path, authorization=f"Bearer {key}").status
+
+    ok = 201 if path == "/orders" else 200
+    assert status(keys[0]) == ok
+    aws.put_parameter(name, keys[1])
+    assert status(keys[1]) == ok
+    assert len(extension.requests) == reads + 1
+    # The old key, just after: the key was read under a window ago, so it is refused
+    # without another read, however often it is sent. After the window, one more read, and
+    # still 403.
+    for _ in range(3):
+        assert status(keys[0]) == 403
+    assert len(extension.requests) == reads + 1
+    time.sleep(WINDOW + 0.1)
+    for _ in range(3):
+        assert status(keys[0]) == 403
+    assert len(extension.requests) == reads + 2
+    return reads + 2
 
 
 def test_reads_are_served_stale_while_the_login_is_refused(

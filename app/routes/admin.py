@@ -7,19 +7,14 @@ learn of it (after their TTL); this environment revalidates on its next read, af
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from datetime import UTC, datetime
 from typing import Annotated
 
-import anyio.to_thread
-from fastapi import APIRouter, Depends
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import APIRouter, Depends, Request
 from sqlalchemy import event, update
 from sqlalchemy.orm import Session
 
 from app.config import settings
-from app.credentials import SecretUnavailable
 from app.credentials import admin as admin_secret
 from app.datasets import (
     CURRENCIES,
@@ -29,7 +24,8 @@ from app.datasets import (
     SettingValue,
     parse_setting,
 )
-from app.db import SessionDep
+from app.db import in_session, sql_lanes
+from app.keys import ApiKey, guarded_by
 from app.models import ReferenceVersion, Setting
 from app.problems import (
     AdminKeyUnavailable,
@@ -40,6 +36,7 @@ from app.problems import (
     NotFound,
     PayloadTooLarge,
     ReferenceDataUnavailable,
+    TooBusy,
     Unauthorized,
     responses,
 )
@@ -47,59 +44,8 @@ from app.reference import Snapshot, cache
 from app.routes import operation_id
 from app.schemas import CacheRefreshed, SettingUpdate, SettingUpdated
 
-bearer = HTTPBearer(auto_error=False, description="REFDATA_ADMIN_API_KEY as a bearer token")
-
-
-def _digest(secret: str) -> bytes:
-    # Equal-length digests: the comparison reveals neither content nor the key's length.
-    return hashlib.sha256(secret.encode()).digest()
-
-
-def _matches(presented: bytes, key: str) -> bool:
-    return hmac.compare_digest(presented, _digest(key))
-
-
-async def require_admin(
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> None:
-    if credentials is None:
-        raise Unauthorized("Send the admin key as 'Authorization: Bearer <key>'.")
-    presented = _digest(credentials.credentials)
-    secret = admin_secret
-    if secret is None:  # the key itself is in the environment (development)
-        if settings.admin_api_key is None or not _matches(
-            presented, settings.admin_api_key.get_secret_value()
-        ):
-            raise Forbidden("That key is not the admin key.")
-        return
-    # By reference: the key read at INIT; read again (off the event loop) only if it is
-    # not in memory, or after a key that does not match it, at most once per back-off.
-    key = secret.value
-    try:
-        if key is None:
-            key = await anyio.to_thread.run_sync(secret.get)
-    except SecretUnavailable as exc:
-        raise AdminKeyUnavailable(
-            "The admin key could not be read; retry shortly.",
-            headers={"Retry-After": str(exc.retry_after)},
-        ) from None
-    if _matches(presented, key):
-        secret.accepted()
-        return
-    # Perhaps the key was rotated: read it again (at most once per fixed window).
-    reread = await anyio.to_thread.run_sync(secret.rejected, key)
-    if reread.unavailable is not None:  # the key cannot be checked now
-        raise AdminKeyUnavailable(
-            "The admin key could not be read; retry shortly.",
-            headers={"Retry-After": str(reread.unavailable.retry_after)},
-        )
-    if reread.value is None or not _matches(presented, reread.value):
-        raise Forbidden("That key is not the admin key.")
-    secret.accepted()
-
-
-if admin_secret is not None:
-    admin_secret.load()  # at INIT, with the router (never raises: a 503 until it is read)
+admin_key = ApiKey("admin key", settings.admin_api_key, admin_secret, AdminKeyUnavailable)
+admin_key.load()  # at INIT, with the router
 
 # What every admin route can answer before its own work starts.
 ADMIN = (Unauthorized, Forbidden, AdminKeyUnavailable)
@@ -107,7 +53,8 @@ ADMIN = (Unauthorized, Forbidden, AdminKeyUnavailable)
 router = APIRouter(
     prefix="/admin",
     tags=["admin"],
-    dependencies=[Depends(require_admin)],
+    dependencies=[Depends(admin_key.scheme)],
+    route_class=guarded_by(admin_key),
     generate_unique_id_function=operation_id,
 )
 
@@ -147,36 +94,45 @@ def check_value(key: str, value_type: str, value: SettingValue, snapshot: Snapsh
         InvalidSetting,
         ReferenceDataUnavailable,
         DatabaseUnavailable,
+        TooBusy,
     ),
 )
-def put_setting(
+async def put_setting(
     key: Annotated[str, SETTINGS.key.path],
     update_: SettingUpdate,
-    session: SessionDep,
+    request: Request,
 ) -> SettingUpdated:
     """Change one setting; bumps the reference version in the same transaction."""
-    # Before the session takes a connection: after an earlier write this revalidates, and
-    # with a pool of one (Lambda) it would otherwise wait for the session's own connection.
-    snapshot = cache.snapshot()
-    row = session.get(Setting, key, with_for_update=True)
-    if row is None:
-        raise NotFound(f"No setting with key {key!r}.")
-    row.value = check_value(key, row.value_type, update_.value, snapshot)
-    version = session.execute(
-        update(ReferenceVersion)
-        .where(ReferenceVersion.id == 1)
-        .values(version=ReferenceVersion.version + 1, updated_at=datetime.now(UTC))
-        .returning(ReferenceVersion.version)
-    ).scalar_one()
-    # Only once the commit has succeeded may this environment drop its snapshot.
-    event.listen(session, "after_commit", _invalidate_cache, once=True)
-    return SettingUpdated(
-        key=row.key,
-        value=parse_setting(row.value, row.value_type),
-        value_type=row.value_type,
-        description=row.description,
-        reference_version=version,
-    )
+    # Before the unit of work takes a connection: after an earlier write this revalidates,
+    # and with a pool of one (Lambda) it would otherwise wait for the session's own connection.
+    snapshot = await cache.asnapshot()
+
+    def change(session: Session) -> SettingUpdated:
+        row = session.get(Setting, key, with_for_update=True)
+        if row is None:
+            raise NotFound(f"No setting with key {key!r}.")
+        row.value = check_value(key, row.value_type, update_.value, snapshot)
+        version = session.execute(
+            update(ReferenceVersion)
+            .where(ReferenceVersion.id == 1)
+            .values(version=ReferenceVersion.version + 1, updated_at=datetime.now(UTC))
+            .returning(ReferenceVersion.version)
+        ).scalar_one()
+        # Only once the commit has succeeded may this environment drop its snapshot.
+        event.listen(session, "after_commit", _invalidate_cache, once=True)
+        return SettingUpdated(
+            key=row.key,
+            value=parse_setting(row.value, row.value_type),
+            value_type=row.value_type,
+            description=row.description,
+            reference_version=version,
+        )
+
+    return await in_session(request.scope, change, _as_is)
+
+
+def _as_is(updated: SettingUpdated) -> SettingUpdated:
+    return updated
 
 
 def _invalidate_cache(session: Session) -> None:
@@ -187,11 +143,12 @@ def _invalidate_cache(session: Session) -> None:
     "/cache/refresh",
     summary="Reload this environment's cache now",
     response_model=CacheRefreshed,
-    responses=responses(*ADMIN, ReferenceDataUnavailable),
+    responses=responses(*ADMIN, ReferenceDataUnavailable, TooBusy),
 )
-def refresh_cache() -> CacheRefreshed:
+async def refresh_cache(request: Request) -> CacheRefreshed:
     """Reload all reference data in this execution environment now."""
-    snapshot = cache.try_load()
+    # A whole load (every table read and indexed): off the event loop, as all SQL is.
+    snapshot = await sql_lanes.run(request.scope, cache.try_load)
     if snapshot is None:
         raise ReferenceDataUnavailable(
             "The database could not be read; the current snapshot is kept.",

@@ -7,13 +7,14 @@ route; POST /vn/convert answers a batch of up to 1,000 old addresses in one call
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
+from pydantic_core import from_json
 
+from app.config import settings
 from app.conversion import Conversions, conversions
 from app.datasets import (
     VN_LEGACY_DISTRICTS,
@@ -23,18 +24,30 @@ from app.datasets import (
     Dataset,
     Tag,
 )
+from app.offload import Lanes
 from app.problems import (
+    MAX_ERRORS,
     InvalidRequest,
     NotFound,
     PayloadTooLarge,
     ReferenceDataUnavailable,
+    TooBusy,
+    invalid,
     responses,
 )
-from app.reference import Item, cache
+from app.reference import Item, Snapshot, cache
 from app.responses import CachedJSON, ok, schema_of
 from app.routes import operation_id
 from app.routes.datasets import not_found
-from app.schemas import MAX_CONVERT_ITEMS, Conversion, ConvertRequest, ConvertResponse, Predecessors
+from app.schemas import (
+    MAX_CONVERT_ITEMS,
+    MAX_NAME_LENGTH,
+    Conversion,
+    ConvertRequest,
+    ConvertResponse,
+    Predecessors,
+    name_length,
+)
 
 # Not a dataset's tag: these routes answer from several datasets, and are not the generic ones.
 TAG = Tag(
@@ -47,6 +60,9 @@ TAG = Tag(
 LOOKUP = (NotFound, InvalidRequest, ReferenceDataUnavailable)
 
 router = APIRouter(tags=[TAG.name], generate_unique_id_function=operation_id)
+
+# Batches under a server: at most this many at once, each in a worker thread.
+conversion_lanes = Lanes("conversion", settings.convert_workers, settings.queue_timeout_seconds)
 
 OldWardCode = Annotated[int, VN_LEGACY_WARDS.lookup.path]
 OldDistrictCode = Annotated[int, VN_LEGACY_DISTRICTS.lookup.path]
@@ -131,7 +147,7 @@ async def get_vn_ward_predecessors(code: WardCode) -> Response:
     response_model=None,
     responses={
         **ok(ConvertResponse),
-        **responses(PayloadTooLarge, InvalidRequest, ReferenceDataUnavailable),
+        **responses(PayloadTooLarge, InvalidRequest, ReferenceDataUnavailable, TooBusy),
     },
     openapi_extra={
         "requestBody": {
@@ -141,13 +157,70 @@ async def get_vn_ward_predecessors(code: WardCode) -> Response:
     },
 )
 async def convert_vn_addresses(request: Request) -> Response:
-    # The body is validated here, not by a FastAPI parameter: its validator is built on the
-    # first batch rather than at INIT, and pydantic parses the JSON itself.
+    body = await request.body()  # a client gone mid-body: ClientDisconnect, a 400
+    snapshot = await cache.asnapshot()
+    # A batch is parsed, validated and answered off the event loop (on Lambda, inline).
+    answers = await conversion_lanes.run(request.scope, _convert, snapshot, body)
+    return Response(answers, media_type="application/json")
+
+
+def _convert(snapshot: Snapshot, body: bytes) -> bytes:
+    return conversions(snapshot).convert(read_batch(body).items)
+
+
+_NOT_JSON = "Invalid JSON: the body is not a JSON document"
+
+
+def read_batch(body: bytes) -> ConvertRequest:
+    """The batch in `body`, or the 422. The body's shape is checked before pydantic reads it:
+    pydantic makes one error per unknown key, and validates every item of a list before it
+    counts them, so a megabyte of either would cost a second and a 422 of megabytes.
+    (The validator is built on the first batch, not at INIT.)"""
     try:
-        batch = ConvertRequest.model_validate_json(await request.body())
+        document = from_json(body)
+    except ValueError:
+        raise invalid([{"loc": ["body"], "msg": _NOT_JSON}]) from None
+    if isinstance(document, dict):
+        unknown = [key for key in document if key != "items"]
+        if unknown:
+            listed = unknown[:MAX_ERRORS]
+            raise invalid(
+                [{"loc": ["body", key], "msg": "Extra inputs are not permitted"} for key in listed],
+                len(unknown),
+            )
+        items = document.get("items")
+        if isinstance(items, list):
+            if len(items) > MAX_CONVERT_ITEMS:
+                raise invalid(
+                    [
+                        {
+                            "loc": ["body", "items"],
+                            "msg": f"List should have at most {MAX_CONVERT_ITEMS} items, "
+                            f"not {len(items)}",
+                        }
+                    ]
+                )
+            over_long = list(_over_long_names(items))
+            if over_long:
+                raise invalid(over_long[:MAX_ERRORS], len(over_long))
+    try:
+        return ConvertRequest.model_validate(document)
     except ValidationError as exc:
-        raise RequestValidationError(
-            [{**error, "loc": ("body", *error["loc"])} for error in exc.errors(include_url=False)]
-        ) from None
-    body = conversions(await cache.asnapshot()).convert(batch.items)
-    return Response(body, media_type="application/json")
+        errors = exc.errors(include_url=False)
+        raise invalid([{**e, "loc": ("body", *e["loc"])} for e in errors]) from None
+
+
+_NAMES = ("province", "district", "ward")
+_OVER_LONG = f"Names are at most {MAX_NAME_LENGTH} characters, as written and once NFKC-normalised"
+
+
+def _over_long_names(items: list[Any]) -> Iterator[dict[str, Any]]:
+    """An error for each name longer than any unit's: no item of the batch is converted. (A
+    malformed item is answered `invalid` in the batch; a name this long is not one a real
+    address carries, and would only cost work.)"""
+    for index, item in enumerate(items):
+        if isinstance(item, dict):
+            for field in _NAMES:
+                name = item.get(field)
+                if isinstance(name, str) and name_length(name) > MAX_NAME_LENGTH:
+                    yield {"loc": ["body", "items", index, field], "msg": _OVER_LONG}

@@ -1,25 +1,38 @@
-"""Orders: quote from the cached thresholds, place with one INSERT, read back by id or page."""
+"""Orders: quote from the cached thresholds, place with one INSERT, read back by id or page.
+
+Every route requires the orders key (app/keys.py), checked before the body is read. SQL runs
+in a database lane (app/db.py `in_session`): under uvicorn a worker thread that holds its
+connection only while the statement runs, and the JSON is encoded there too; on Lambda,
+inline.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 
 from app import orders
-from app.db import SessionDep
+from app.config import settings
+from app.credentials import orders as orders_secret
+from app.db import in_session
+from app.keys import ApiKey, guarded_by
 from app.problems import (
     ORDER_RULES,
     Conflict,
     ConstraintViolation,
     DatabaseUnavailable,
+    Forbidden,
     IdempotencyKeyReused,
     InvalidRequest,
     NotFound,
     OrderingUnavailable,
+    OrdersKeyUnavailable,
     PayloadTooLarge,
     ReferenceDataUnavailable,
+    TooBusy,
+    Unauthorized,
     responses,
 )
 from app.reference import cache
@@ -28,8 +41,19 @@ from app.schemas import OrderCreate, OrderPage, OrderRead, QuoteRead
 
 # An order is checked and priced from the snapshot's thresholds.
 PRICING = (*ORDER_RULES, ReferenceDataUnavailable, OrderingUnavailable)
+# What every orders route can answer before its own work starts.
+KEY = (Unauthorized, Forbidden, OrdersKeyUnavailable)
 
-router = APIRouter(prefix="/orders", tags=["orders"], generate_unique_id_function=operation_id)
+orders_key = ApiKey("orders key", settings.orders_api_key, orders_secret, OrdersKeyUnavailable)
+orders_key.load()  # at INIT, with the router
+
+router = APIRouter(
+    prefix="/orders",
+    tags=["orders"],
+    dependencies=[Depends(orders_key.scheme)],
+    route_class=guarded_by(orders_key),
+    generate_unique_id_function=operation_id,
+)
 
 IdempotencyKey = Annotated[
     str | None,
@@ -45,11 +69,15 @@ IdempotencyKey = Annotated[
 ]
 
 
+def _json(body: bytes | str, status_code: int = 200) -> Response:
+    return Response(body, status_code, media_type="application/json")
+
+
 @router.post(
     "/quote",
     summary="Price an order without placing it",
     response_model=QuoteRead,
-    responses=responses(PayloadTooLarge, InvalidRequest, *PRICING),
+    responses=responses(*KEY, PayloadTooLarge, InvalidRequest, *PRICING),
 )
 async def quote_order(order: OrderCreate) -> QuoteRead:
     """Price an order without storing it: subtotal, shipping fee, total. Runs no SQL."""
@@ -62,6 +90,7 @@ async def quote_order(order: OrderCreate) -> QuoteRead:
     status_code=201,
     response_model=OrderRead,
     responses=responses(
+        *KEY,
         IdempotencyKeyReused,
         Conflict,
         PayloadTooLarge,
@@ -69,46 +98,63 @@ async def quote_order(order: OrderCreate) -> QuoteRead:
         ConstraintViolation,
         *PRICING,
         DatabaseUnavailable,
+        TooBusy,
     ),
 )
-def create_order(
+async def create_order(
     order: OrderCreate,
-    session: SessionDep,
     request: Request,
-    response: Response,
     idempotency_key: IdempotencyKey = None,
-) -> OrderRead:
+) -> Response:
     """Validate, price and store an order (`Location` names it). A replay of the same
     `Idempotency-Key` and body answers the same order with `Idempotent-Replayed: true`."""
-    placed, created = orders.create_order(session, cache.snapshot(), order, idempotency_key)
+    snapshot = await cache.asnapshot()
+    placed, created, body = await in_session(
+        request.scope,
+        lambda session: orders.create_order(session, snapshot, order, idempotency_key),
+        _placed_json,
+    )
+    response = _json(body, 201)
     response.headers["Location"] = f"{request.scope.get('root_path', '')}/orders/{placed.id}"
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
-    return placed
+    return response
+
+
+def _placed_json(done: tuple[OrderRead, bool]) -> tuple[OrderRead, bool, str]:
+    placed, created = done
+    return placed, created, placed.model_dump_json()
+
+
+def _order_json(order: OrderRead) -> str:
+    return order.model_dump_json()
 
 
 @router.get(
     "/{order_id}",
     summary="Get an order by id",
     response_model=OrderRead,
-    responses=responses(NotFound, InvalidRequest, DatabaseUnavailable),
+    responses=responses(*KEY, NotFound, InvalidRequest, DatabaseUnavailable, TooBusy),
 )
-def get_order(
+async def get_order(
     order_id: Annotated[UUID, Path(examples=["4c8e2932-0016-4dce-b129-7e9a606a6db7"])],
-    session: SessionDep,
-) -> OrderRead:
+    request: Request,
+) -> Response:
     """One order by id."""
-    return orders.get_order(session, order_id)
+    body = await in_session(
+        request.scope, lambda session: orders.get_order(session, order_id), _order_json
+    )
+    return _json(body)
 
 
 @router.get(
     "",
     summary="List orders, newest first",
     response_model=OrderPage,
-    responses=responses(InvalidRequest, DatabaseUnavailable),
+    responses=responses(*KEY, InvalidRequest, DatabaseUnavailable, TooBusy),
 )
-def list_orders(
-    session: SessionDep,
+async def list_orders(
+    request: Request,
     limit: Annotated[int, Query(ge=1, le=100, description="Orders per page", examples=[20])] = 20,
     cursor: Annotated[
         str | None,
@@ -118,6 +164,12 @@ def list_orders(
             examples=["AAZhM_9haohMjikyABZNzrEpfppgam23"],
         ),
     ] = None,
-) -> OrderPage:
-    """Orders, newest first, a page at a time."""
-    return orders.list_orders(session, limit, cursor)
+) -> Response:
+    """Orders, newest first, a page at a time (a page holds fewer than `limit` when its
+    orders would pass 1 MiB of JSON; `next_cursor` goes on from there)."""
+    body = await in_session(
+        request.scope,
+        lambda session: orders.list_orders(session, limit, cursor),
+        orders.encode_page,
+    )
+    return _json(body)

@@ -14,8 +14,7 @@ from fastapi import Request
 
 from app.problems import InvalidRequest
 from app.reference import Collection, fold
-
-MAX_LENGTH = 100
+from app.schemas import MAX_NAME_LENGTH, name_length
 
 # For the route decorators: `openapi_extra=SEARCH_DOCS`.
 SEARCH_DOCS: dict[str, Any] = {
@@ -25,7 +24,7 @@ SEARCH_DOCS: dict[str, Any] = {
             "in": "query",
             "required": False,
             "description": "Name contains this text; case, accents and punctuation are ignored",
-            "schema": {"type": "string", "minLength": 1, "maxLength": MAX_LENGTH},
+            "schema": {"type": "string", "minLength": 1, "maxLength": MAX_NAME_LENGTH},
             "example": "ho chi minh",
         }
     ]
@@ -38,8 +37,12 @@ def search(collection: Collection, request: Request) -> Collection:
     q = request.query_params.get("q")
     if q is None:
         return collection
-    if not 1 <= len(q) <= MAX_LENGTH:
-        raise InvalidRequest(f"q must be 1 to {MAX_LENGTH} characters long.", field="q")
+    if not 1 <= name_length(q) <= MAX_NAME_LENGTH:
+        raise InvalidRequest(
+            f"q must be 1 to {MAX_NAME_LENGTH} characters long, as written and once "
+            "NFKC-normalised.",
+            field="q",
+        )
     folded = fold(q)
     if not folded:
         raise InvalidRequest("q must contain at least one letter or digit.", field="q")

@@ -1,0 +1,253 @@
+"""Bounded per request, whatever the body: a 422 of a few kilobytes, names refused before any
+work, no memory kept for what clients send, and every route's largest answer inside Lambda's
+response limit with room to spare (harness/worst.py builds each route's worst request)."""
+
+from __future__ import annotations
+
+import json
+import tracemalloc
+import uuid
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from starlette.routing import Route
+
+from app.config import settings
+from app.problems import MAX_ERRORS
+from harness.datasets import with_settings
+from harness.events import LambdaContext, http_v2
+from harness.http import ORDERS_AUTH, Reply, get, problem, reply, send
+from harness.worst import (
+    BUDGET,
+    JSON,
+    LAMBDA_RESPONSE_LIMIT,
+    Worst,
+    conversion_cases,
+    dataset_cases,
+    largest_order,
+    marshalled,
+    static_cases,
+)
+
+# A 422 stays this small whatever the body held.
+SMALL = 4096
+
+
+def unknown_keys(size: int) -> bytes:
+    """A JSON object of `size` bytes or a little less: nothing but unknown keys."""
+    keys = b",".join(b'"%x":0' % i for i in range(size // 6))
+    return b"{" + keys[: size - 2].rsplit(b",", 1)[0] + b"}"
+
+
+def assert_small_422(answer: Reply, errors: int) -> dict[str, Any]:
+    body = problem(answer, 422)
+    assert len(answer.body) <= SMALL
+    assert len(body["errors"]) == min(errors, MAX_ERRORS)
+    if errors > MAX_ERRORS:
+        assert body["error_count"] == errors
+        assert f"{errors:,} errors" in body["detail"]
+    return body
+
+
+# A 422 lists a bounded number of errors.
+
+
+def test_a_megabyte_of_unknown_keys_is_a_small_422() -> None:
+    body = unknown_keys(settings.max_convert_body_bytes)
+    answer = send("POST", "/vn/convert", body, JSON)
+    assert_small_422(answer, json.loads(body).__len__())
+
+
+def test_a_megabyte_of_items_is_a_small_422_without_validating_them() -> None:
+    count = (settings.max_convert_body_bytes - 20) // 3
+    body = b'{"items":[' + b",".join([b"{}"] * count) + b"]}"
+    answer = assert_small_422(send("POST", "/vn/convert", body, JSON), 1)
+    assert answer["errors"][0]["loc"] == ["body", "items"]
+    assert f"not {count}" in answer["errors"][0]["msg"]
+
+
+@pytest.mark.parametrize("path", ["/orders", "/orders/quote"])
+def test_an_order_body_of_unknown_keys_is_a_small_422(path: str) -> None:
+    body = unknown_keys(settings.max_body_bytes)
+    assert_small_422(send("POST", path, body, JSON), len(json.loads(body)) + 3)  # + 3 missing
+
+
+def test_the_first_errors_are_listed_in_order() -> None:
+    body = unknown_keys(2000)
+    listed = problem(send("POST", "/vn/convert", body, JSON), 422)["errors"]
+    assert [error["loc"][1] for error in listed] == list(json.loads(body))[:MAX_ERRORS]
+
+
+# Names longer than any unit's are refused before any work.
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["x" * 101, "\ufdfa" * 98 + "ab", "ﷺ" * 6],  # over 100 as written; over 100 once normalised
+    ids=["101 characters", "100 that normalise to 1,766", "6 that normalise to 108"],
+)
+def test_an_over_long_name_makes_the_batch_a_422_before_any_item_is_converted(name: str) -> None:
+    items: list[dict[str, Any]] = [{"ward_code": 26740}] * 999 + [{"province": name}]
+    answer = send("POST", "/vn/convert", json.dumps({"items": items}).encode(), JSON)
+    body = problem(answer, 422)
+    assert body["errors"] == [
+        {"loc": ["body", "items", "999", "province"], "msg": body["errors"][0]["msg"]}
+    ]
+    assert "100 characters" in body["detail"]
+
+
+def test_a_name_of_a_hundred_plain_characters_is_still_an_address() -> None:
+    items = [{"province": "Hồ Chí Minh", "ward": "x" * 100}]
+    answer = send("POST", "/vn/convert", json.dumps({"items": items}).encode(), JSON)
+    assert answer.status == 200
+    assert answer.json()["items"][0]["status"] == "not_found"
+
+
+@pytest.mark.parametrize("q", ["x" * 101, "\ufdfa" * 10])
+def test_an_over_long_search_is_a_422(q: str) -> None:
+    body = problem(f"/vn/legacy/provinces?q={quote(q)}", 422)
+    assert body["errors"][0]["loc"] == ["query", "q"]
+
+
+# Nothing a client sends is kept.
+
+
+def test_batches_of_names_never_seen_leave_no_memory_behind() -> None:
+    def batch(run: int) -> bytes:
+        items = [
+            {"province": "Hà Nội", "district": f"{run}-{i}-" + "d" * 90, "ward": "w" * 100}
+            for i in range(1000)
+        ]
+        return json.dumps({"items": items}).encode()
+
+    assert send("POST", "/vn/convert", batch(0), JSON).status == 200  # what is made once
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for run in range(1, 6):
+            assert send("POST", "/vn/convert", batch(run), JSON).status == 200
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    # 5,000 names never seen before; with a memo of each (as there was), about 5 MB stayed.
+    assert kept < 512 * 1024, f"{kept:,} bytes kept"
+
+
+# Every route's worst legal request fits Lambda's response limit, with room to spare.
+
+
+@pytest.fixture
+def generous(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Thresholds that accept the largest order a body can carry (a business may set them)."""
+    from app.datasets import SETTING_INT_MAX, setting_values
+    from app.reference import cache
+
+    current = cache.snapshot()
+    values = {
+        **setting_values(current),
+        "max_order_items": SETTING_INT_MAX,
+        "max_order_total_vnd": SETTING_INT_MAX,
+    }
+    loose = with_settings(current, values)
+
+    class Fixed:
+        def snapshot(self) -> Any:
+            return loose
+
+        async def asnapshot(self) -> Any:
+            return loose
+
+    monkeypatch.setattr("app.routes.orders.cache", Fixed())
+
+
+def order_cases() -> Iterator[Worst]:
+    order = json.dumps(largest_order(settings.max_body_bytes), ensure_ascii=False).encode()
+    headers = {**JSON, **ORDERS_AUTH}
+    yield Worst("POST /orders/quote", "/orders/quote", "the largest order", order, headers)
+    yield Worst("POST /orders", "/orders", "the largest order", order, headers)
+
+
+def worst_cases() -> list[Worst]:
+    from app.reference import cache
+
+    snapshot = cache.snapshot()
+    return [
+        *dataset_cases(snapshot),
+        *conversion_cases(snapshot),
+        *static_cases(get("/docs").body.decode()),
+    ]
+
+
+@pytest.fixture(scope="module")
+def cases() -> list[Worst]:
+    return worst_cases()
+
+
+def lambda_bytes(case: Worst) -> tuple[int, dict[str, Any]]:
+    from app.lambda_handler import handler
+
+    response = handler(http_v2(case.method, case.path, case.headers, case.body), LambdaContext())
+    return marshalled(response), response
+
+
+def test_every_route_has_its_worst_case_here(cases: list[Worst]) -> None:
+    from app.main import app
+
+    routes = {
+        f"{method} {route.path}"
+        for route in app.routes
+        if isinstance(route, Route)
+        for method in route.methods or ()
+        if method != "HEAD"
+    }
+    covered = {case.route for case in cases} | {
+        "POST /orders/quote",
+        "POST /orders",
+        "GET /orders/{order_id}",
+        "GET /orders",
+        "PUT /admin/settings/{key}",
+        "POST /admin/cache/refresh",
+    }
+    assert routes <= covered, routes - covered
+
+
+def test_each_routes_worst_answer_fits_lambdas_limit_with_a_quarter_to_spare(
+    cases: list[Worst],
+) -> None:
+    over = {}
+    for case in cases:
+        size, response = lambda_bytes(case)
+        assert response["statusCode"] == 200, (case.route, reply(response).body[:300])
+        if size > BUDGET:
+            over[case.route] = size
+    assert over == {}, f"over {BUDGET:,} of Lambda's {LAMBDA_RESPONSE_LIMIT:,} bytes"
+
+
+@pytest.mark.usefixtures("generous")
+def test_the_largest_orders_and_their_pages_fit_too() -> None:
+    ids = []
+    for case in order_cases():
+        size, response = lambda_bytes(case)
+        assert response["statusCode"] in (200, 201), reply(response).body[:300]
+        assert size <= BUDGET
+        if case.path == "/orders":
+            ids.append(json.loads(response["body"])["id"])
+    # Enough of the largest orders that a page of them would pass the page's size.
+    order = json.dumps(largest_order(settings.max_body_bytes), ensure_ascii=False).encode()
+    headers = {**JSON, **ORDERS_AUTH}
+    for _ in range(15):
+        placed = send("POST", "/orders", order, {**headers, "Idempotency-Key": str(uuid.uuid4())})
+        assert placed.status == 201
+        ids.append(placed.json()["id"])
+    largest, _ = lambda_bytes(
+        Worst("GET /orders/{order_id}", f"/orders/{ids[0]}", "", None, headers)
+    )
+    assert largest <= BUDGET
+    page_size, response = lambda_bytes(Worst("GET /orders", "/orders?limit=100", "", None, headers))
+    answer = json.loads(response["body"])
+    assert page_size <= BUDGET
+    assert len(response["body"].encode()) <= 1024 * 1024 + 1024  # a page: at most 1 MiB of orders
+    assert answer["next_cursor"] is not None
+    assert 0 < len(answer["items"]) < 16
