@@ -23,7 +23,8 @@ node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
 
 ## Create .venv, migrate the embedded SQLite database, serve on http://127.0.0.1:8000 (/docs).
-## The orders routes take ORDERS_KEY as a bearer token (set your own: make run ORDERS_KEY=...).
+## The orders routes take ORDERS_KEY as a bearer token (make run, lambda and offline; set your
+## own with make run ORDERS_KEY=...).
 ORDERS_KEY ?= local-orders-key-for-make-run
 run: $(INSTALLED)
 	$(BIN)/alembic upgrade head
@@ -63,13 +64,13 @@ package: $(INSTALLED) node_modules/.package-lock.json
 ## The handler under AWS's runtime client on an emulated Runtime API; HTTP on 127.0.0.1:3000.
 lambda: $(INSTALLED)
 	$(BIN)/alembic upgrade head
-	$(BIN)/python -m harness.lambda_runtime --port 9001 --http-port 3000
+	REFDATA_ORDERS_API_KEY='$(ORDERS_KEY)' $(BIN)/python -m harness.lambda_runtime --port 9001 --http-port 3000
 
 ## serverless-offline on http://127.0.0.1:3000, running the handler with .venv's Python.
 offline: $(INSTALLED) node_modules/.package-lock.json
 	$(BIN)/alembic upgrade head
 	PATH="$(CURDIR)/$(BIN):$$PATH" npx serverless offline --stage local \
-		--param="databaseUrl=sqlite:///$(CURDIR)/refdata.db"
+		--param="databaseUrl=sqlite:///$(CURDIR)/refdata.db" --param="ordersApiKey=$(ORDERS_KEY)"
 
 ## Regenerate docs/docs-screenshot.png (the README's picture of /docs) in headless Chromium.
 docs-screenshot: $(INSTALLED)
@@ -79,7 +80,8 @@ docs-screenshot: $(INSTALLED)
 bench: $(INSTALLED)
 	$(BIN)/python -m bench
 
-## The long fault, load, fuzz and bad-event runs (about 10 min); writes docs/reliability.md.
+## The long fault, load, fuzz and bad-event runs, and issue 21's hostile inputs sent again
+## (about 15 min); writes docs/reliability.md.
 reliability: $(INSTALLED)
 	rm -rf .reliability
 	-$(BIN)/python -m reliability.faults --restarts 20 --timeouts 10 --concurrent 8 --outages 5 --json .reliability/faults.json
@@ -87,6 +89,7 @@ reliability: $(INSTALLED)
 	-$(BIN)/python -m reliability.load --db sqlite --orders 2000 --clients 32 --read-seconds 30 --json .reliability/load-sqlite.json
 	-$(BIN)/python -m reliability.bad_events --events 20000 --json .reliability/bad-events.json
 	-$(BIN)/python -m reliability.fuzz --examples 1000 --json .reliability/fuzz.json
+	-$(BIN)/python -m reliability.hostile --db postgresql --clients 200 --rounds 5 --memory-batches 70 --invokes 20 --json .reliability/hostile.json
 	$(BIN)/python -m reliability.report .reliability docs/reliability.md
 
 ## Apply migrations to $$REFDATA_DATABASE_URL (default: ./refdata.db).

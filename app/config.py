@@ -110,7 +110,7 @@ class Settings(BaseSettings):
     db_statement_timeout_ms: Annotated[int, Field(ge=0, le=600_000)] = 5000
     # Request bodies larger than this are refused with 413 before they are read.
     max_body_bytes: Annotated[int, Field(ge=1024, le=6 * 1024 * 1024)] = 65536
-    # The same for POST /vn/convert: 1,000 old addresses by names (up to 3 x 100 characters).
+    # The same for POST /vn/convert: 500 old addresses by names (up to 3 x 100 characters).
     max_convert_body_bytes: Annotated[int, Field(ge=1024, le=6 * 1024 * 1024)] = 1024 * 1024
     # Browser origins allowed by CORS, comma-separated; empty (the default): CORS closed.
     cors_origins: Annotated[list[str], NoDecode] = []

@@ -15,7 +15,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 import anyio.to_thread
-from fastapi import Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPBearer
 from pydantic import SecretStr
@@ -55,6 +55,11 @@ class ApiKey:
             scheme_name=name.title().replace(" ", ""),
             description=f"The {name} as a bearer token",
         )
+
+    @property
+    def problems(self) -> tuple[type[Problem], ...]:
+        """What each route behind this key can answer before its own work starts."""
+        return (Unauthorized, Forbidden, self._unavailable)
 
     @property
     def configured(self) -> bool:
@@ -128,3 +133,11 @@ def guarded_by(key: ApiKey) -> type[APIRoute]:
             return guarded
 
     return Guarded
+
+
+def guarded_router(key: ApiKey, **options: Any) -> APIRouter:
+    """An APIRouter (`options`: its prefix, tags…) whose routes answer only callers holding
+    `key`, checked before the body (`guarded_by`), with the key's lock on each operation in
+    /docs. Reads the key now: a router is made at INIT."""
+    key.load()
+    return APIRouter(dependencies=[Depends(key.scheme)], route_class=guarded_by(key), **options)

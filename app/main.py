@@ -92,7 +92,7 @@ if config.cors_origins:  # closed unless origins are configured
 # Outermost: it sees, times and logs every request (see app/middleware.py).
 app.add_middleware(
     Edge,
-    # A batch of 1,000 old addresses by names is larger than any other body: its own limit.
+    # A batch of old addresses by names is larger than any other body: its own limit.
     body_limit=BodyLimit(config.max_body_bytes, {"/vn/convert": config.max_convert_body_bytes}),
     observation=Observation(cache, publish),
 )

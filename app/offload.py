@@ -16,7 +16,7 @@ its Lambda event in the ASGI scope (`aws.event`).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -42,6 +42,8 @@ def served_alone(scope: Scope) -> bool:
 class Lanes:
     """At most `count` calls of one kind of work at a time, each in a worker thread."""
 
+    every: ClassVar[dict[str, Lanes]] = {}  # this process's lanes, by name: /health shows them
+
     def __init__(self, name: str, count: int, wait_seconds: float) -> None:
         self.name = name
         self.count = count
@@ -51,6 +53,13 @@ class Lanes:
         # default one that Starlette's other work and the cache's refresh share.
         self._threads = anyio.CapacityLimiter(count)
         self.threaded = 0  # calls run in a worker thread (never one on Lambda)
+        Lanes.every[name] = self
+
+    def state(self) -> dict[str, int]:
+        """How many lanes there are, how many are busy now, and how many requests wait."""
+        statistics = self._admission.statistics()
+        busy = self.count - self._admission.value
+        return {"lanes": self.count, "busy": busy, "waiting": statistics.tasks_waiting}
 
     @property
     def retry_after(self) -> int:

@@ -10,6 +10,7 @@ from typing import Any
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
+from bench.conversion import SIZE
 from bench.variants import BY_KEY, ROUTES
 
 HISTORY = Path(__file__).with_name("history.md")
@@ -350,7 +351,7 @@ def _conversion_section(results: Mapping[str, Any]) -> list[str]:
         floor = results["warm"][backend]["d"]["routes"]["item"]["median_us"]
         lines += [
             f"Warm, on {backend}, in design (c)'s process (bench/conversion.py has the "
-            "batches: 1,000 old wards spread over the country; by names, a third written "
+            "batches: 500 old wards spread over the country; by names, a third written "
             "officially, a third abbreviated, a third without accents or type words):",
             "",
             "| call | median | p99 | per item | vs the floor's item route | SQL / invoke "
@@ -361,8 +362,8 @@ def _conversion_section(results: Mapping[str, Any]) -> list[str]:
             if name not in routes:
                 continue
             r = routes[name]
-            batch = name.startswith("convert_")  # of 1,000 items: per item, not vs the floor
-            per_item = _us(r["median_us"] / 1000) if batch else "—"
+            batch = name.startswith("convert_")  # of SIZE items: per item, not vs the floor
+            per_item = _us(r["median_us"] / SIZE) if batch else "—"
             vs_floor = "—" if batch else f"{r['median_us'] / floor:.2f}{X}"
             lines.append(
                 f"| `{r['path']}` | {_us(r['median_us'])} | {_us(r['p99_us'])} "

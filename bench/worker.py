@@ -114,7 +114,7 @@ ORDER_CALLS: dict[str, tuple[str, Events, int]] = {
 }
 
 # Old addresses (bench/conversion.py): a split ward's successors, timed against the floor's
-# item route, and batches of 1,000 by codes and by names.
+# item route, and batches of 500 (a batch's most) by codes and by names.
 SUCCESSORS = "/vn/legacy/wards/26737/successors"
 
 
@@ -125,12 +125,12 @@ def batches(body: bytes, n: int) -> list[dict[str, Any]]:
 CONVERSION_CALLS: dict[str, tuple[str, Events, int]] = {
     "successors": (f"GET {SUCCESSORS}", functools.partial(gets, SUCCESSORS), 200),
     "convert_codes": (
-        "POST /vn/convert (1,000 by codes)",
+        "POST /vn/convert (500 by codes)",
         lambda n: batches(conversion.batches()[0], n),
         200,
     ),
     "convert_names": (
-        "POST /vn/convert (1,000 by names)",
+        "POST /vn/convert (500 by names)",
         lambda n: batches(conversion.batches()[1], n),
         200,
     ),

@@ -97,6 +97,34 @@ def throwaway_database(kind: str) -> Iterator[Database]:
         yield databases.new()
 
 
+@contextmanager
+def table_locked(database: Database, table: str = "customer_order") -> Iterator[None]:
+    """Another session holds `table` (SQLite: the whole file) until the block ends: every
+    statement on it waits."""
+    from sqlalchemy import make_url
+
+    url = make_url(database.url)
+    if url.get_backend_name() == "sqlite":
+        holder = sqlite3.connect(str(url.database), isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")
+        try:
+            yield
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        return
+    import psycopg
+
+    from harness.postgres import libpq_dsn
+
+    with psycopg.connect(libpq_dsn(database.admin_url or database.url)) as session:
+        session.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE".encode())
+        try:
+            yield
+        finally:
+            session.rollback()
+
+
 def alembic_config(url: str) -> Any:
     from alembic.config import Config
 

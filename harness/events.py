@@ -188,6 +188,16 @@ def alb(
     }
 
 
+def replaced(event: Event, value: Any, *path: str) -> Event:
+    """`event` with the field at `path` (keys, outermost first) set to `value`: a field of
+    the right name and the wrong shape."""
+    target = event
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return event
+
+
 SHAPES = {"rest_v1": rest_v1, "http_v2": http_v2, "alb": alb, "function_url": function_url}
 
 

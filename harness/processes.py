@@ -30,6 +30,13 @@ def terminate(process: subprocess.Popen[Any], timeout: float = 10) -> int:
     return process.returncode
 
 
+def rss(pid: int) -> int:
+    """The resident memory of process `pid`, in bytes."""
+    import psutil  # type: ignore[import-untyped]  # a dev dependency: tooling only
+
+    return int(psutil.Process(pid).memory_info().rss)
+
+
 def run_python(
     code: str, env: dict[str, str], timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:

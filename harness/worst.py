@@ -2,9 +2,10 @@
 the snapshot's own data, and what its answer costs against Lambda's response limit.
 
 The largest record, list or group of each dataset; the old unit whose conversion answer is
-the longest, and a batch of a thousand of the longest item; the largest order a body may
-carry. `tests/test_bounds.py` checks each answer fits Lambda's limit with room to spare;
-`reliability/bounds.py` times them.
+the longest, and a full batch of the longest item; the largest order a body may carry; and
+the worst body a client can send that is not a request at all (`unknown_keys`).
+`tests/test_bounds.py` checks each answer fits Lambda's limit with room to spare;
+`reliability/hostile.py` measures and times them.
 """
 
 from __future__ import annotations
@@ -19,12 +20,11 @@ from typing import Any
 import yaml
 
 from harness import REPO
-from harness.datasets import DATASET_ROUTES
 
 # A synchronous invoke's response payload, at most (Lambda quotas: 6 MB).
 LAMBDA_RESPONSE_LIMIT = 6 * 1024 * 1024
-# What the worst answer may take of it: the rest is room for what answers grow by.
-BUDGET = LAMBDA_RESPONSE_LIMIT * 3 // 4
+# What the worst answer may take of it: the other half is room for what answers grow by.
+BUDGET = LAMBDA_RESPONSE_LIMIT // 2
 JSON = {"content-type": "application/json"}
 
 
@@ -67,6 +67,8 @@ def marshalled(response: dict[str, Any]) -> int:
 
 def dataset_cases(snapshot: Any) -> Iterator[Worst]:
     """Each dataset route: its whole list; its largest record; its largest group."""
+    from harness.datasets import DATASET_ROUTES  # the registry: imports the app
+
     for declared in DATASET_ROUTES:
         route = f"GET {declared.route.path}"
         data = snapshot.datasets[declared.dataset.name]
@@ -85,7 +87,7 @@ def dataset_cases(snapshot: Any) -> Iterator[Worst]:
 
 
 def conversion_cases(snapshot: Any) -> Iterator[Worst]:
-    """Each conversion route's longest answer, and a batch of a thousand of the longest item
+    """Each conversion route's longest answer, and a full batch of the longest item
     (by code or by names: a province and a ward or district name that match the most)."""
     from app.conversion import conversions
     from app.datasets import VN_LEGACY_DISTRICTS, VN_LEGACY_PROVINCES, VN_LEGACY_WARDS, VN_WARDS
@@ -139,6 +141,13 @@ def conversion_cases(snapshot: Any) -> Iterator[Worst]:
 def _size(answer: Any) -> int:
     assert answer is not None, "a code of the snapshot has no answer"
     return len(answer.body)
+
+
+def unknown_keys(size: int) -> bytes:
+    """A JSON object of `size` bytes or a little less: nothing but unknown keys (one error each,
+    were they all listed)."""
+    keys = b",".join(b'"%x":0' % i for i in range(size // 6))
+    return b"{" + keys[: size - 2].rsplit(b",", 1)[0] + b"}"
 
 
 def largest_order(max_body_bytes: int) -> dict[str, Any]:

@@ -6,7 +6,8 @@ Valid events of every integration (API Gateway REST and HTTP API, ALB, function 
 mutated at random — keys dropped or given the wrong type, bodies that are not base64 or not
 UTF-8, odd methods, hostile paths and query strings, huge headers — and sent to the real
 handler in this process. Every answer must be a well-formed Lambda response below 500, and
-every so often a valid invoke must still answer 200 with no SQL.
+every so often a valid invoke must still answer 200 with no SQL. Events to /orders carry the
+orders key (until a mutation drops it), so they reach the body as a client's would.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ from typing import Any
 
 from sqlalchemy import event as sa_event
 
+from harness import ORDERS_KEY
 from harness.events import SHAPES, LambdaContext
+from harness.http import as_orders_client
 from reliability.measure import failed_checks, write_json
 
 PATHS = [
@@ -155,7 +158,9 @@ def well_formed(response: Any) -> bool:
     return isinstance(response.get("isBase64Encoded", False), bool)
 
 
-LEAKS = ("Traceback", 'File "', "site-packages", "sqlalchemy", "psycopg", "SELECT ", "/tmp/")  # noqa: S108
+# What no body may carry: a traceback, SQL, a file path, the orders key.
+LEAKS: tuple[str, ...] = ("Traceback", 'File "', "site-packages", "sqlalchemy", "psycopg")
+LEAKS += ("SELECT ", "/tmp/", ORDERS_KEY)  # noqa: S108
 
 
 def run(events: int, seed: int) -> dict[str, Any]:
@@ -177,7 +182,8 @@ def run(events: int, seed: int) -> dict[str, Any]:
         shape = rng.choice(sorted(SHAPES))
         method = "POST" if rng.random() < 0.3 else "GET"
         body = b'{"address": {"province_code": 79}}' if method == "POST" else None
-        event: Any = SHAPES[shape](method, rng.choice(PATHS), None, body)
+        path = rng.choice(PATHS)
+        event: Any = SHAPES[shape](method, path, as_orders_client(path, None), body)
         for mutate in rng.sample(MUTATIONS, rng.randint(1, 3)):
             # Nothing of that kind left to mutate is fine: the next mutation still applies.
             with contextlib.suppress(IndexError, KeyError, TypeError, AttributeError):
@@ -234,7 +240,9 @@ def main(argv: list[str] | None = None) -> int:
         url = f"sqlite:///{Path(scratch) / 'refdata.db'}"
         # Before anything imports app.config (alembic's env.py does): the app builds its
         # engine from the environment, once.
-        os.environ.update(REFDATA_DATABASE_URL=url, REFDATA_LOG_LEVEL="ERROR")
+        os.environ.update(
+            REFDATA_DATABASE_URL=url, REFDATA_LOG_LEVEL="ERROR", REFDATA_ORDERS_API_KEY=ORDERS_KEY
+        )
         from harness.databases import migrate  # noqa: PLC0415 -- imports app.config
 
         migrate(url)

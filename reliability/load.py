@@ -22,12 +22,10 @@ import http.client
 import json
 import random
 import sys
-import tempfile
 import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,7 +40,7 @@ from harness.load import run_clients
 from harness.servers import Uvicorn
 from harness.sql import app_connections
 from harness.stats import latencies
-from reliability.measure import Sampler, failed_checks, write_json
+from reliability.measure import Sampler, failed_checks, workdir, write_json
 
 # (province, ward, street): the warehouse province (79) and three others, so every fee rule
 # (same-province base, other base, free shipping from the threshold) is exercised.
@@ -414,16 +412,6 @@ def run(database: Database, plan: Plan, workdir: Path) -> dict[str, Any]:
     return summary
 
 
-@contextlib.contextmanager
-def _workdir(path: str | None) -> Iterator[Path]:
-    if path:
-        Path(path).mkdir(parents=True, exist_ok=True)
-        yield Path(path)
-        return
-    with tempfile.TemporaryDirectory(prefix="refdata-load-") as tmp:
-        yield Path(tmp)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m reliability.load", description=__doc__)
     parser.add_argument("--db", choices=("postgresql", "sqlite"), default="postgresql")
@@ -451,8 +439,8 @@ def main(argv: list[str] | None = None) -> int:
         args.seed,
         pool_size=pool_size,
     )
-    with throwaway_database(args.db) as database, _workdir(args.logs) as workdir:
-        summary = run(database, plan, workdir)
+    with throwaway_database(args.db) as database, workdir(args.logs, "refdata-load-") as work:
+        summary = run(database, plan, work)
     summary["command"] = " ".join(["python -m reliability.load", *(argv or sys.argv[1:])])
     write_json(summary, args.json)
     for name, held in summary["checks"].items():

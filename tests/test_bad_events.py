@@ -14,7 +14,7 @@ import pytest
 
 from app.lambda_handler import Handler, handler
 from app.problems import BadEvent, ResponseNotEncodable, encode
-from harness.events import SHAPES, LambdaContext, alb, http_v2, rest_v1
+from harness.events import SHAPES, LambdaContext, alb, http_v2, replaced, rest_v1
 from harness.http import ORDERS_AUTH, invoke
 from harness.sql import SqlWindow
 
@@ -31,14 +31,6 @@ def without(event: dict[str, Any], *path: str) -> dict[str, Any]:
 
 # A client of the orders routes: JSON, with the orders key.
 ORDER_HEADERS = {"content-type": "application/json", **ORDERS_AUTH}
-
-
-def replaced(event: dict[str, Any], value: Any, *path: str) -> dict[str, Any]:
-    target = event
-    for key in path[:-1]:
-        target = target[key]
-    target[path[-1]] = value
-    return event
 
 
 def with_bad_base64() -> dict[str, Any]:

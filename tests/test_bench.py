@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from app.schemas import MAX_CONVERT_ITEMS
+from bench import conversion
 from bench.cold import parse_importtime, top_imports
 from bench.load import parse_wrk
 from bench.run import best_round
@@ -85,16 +87,17 @@ def test_smoke_run_writes_the_report_the_chart_and_sane_counts(
             assert warm["c"]["routes"][route]["server_statements"] == 0
             assert warm["b"]["routes"][route]["server_statements"] >= 1
 
-    # Old addresses: a split ward's successors and batches of 1,000, with no SQL.
+    # Old addresses: a split ward's successors and full batches, with no SQL.
     for name in ("successors", "convert_codes", "convert_names"):
         assert warm["c"]["routes"][name]["statements"] == 0
         if backend.kind == "postgresql":
             assert warm["c"]["routes"][name]["server_statements"] == 0
-    # The batches convert what they should (bench/conversion.py: 1,000 old wards; a third
-    # of them by names without accents or type words), not 1,000 refusals.
-    assert warm["c"]["routes"]["convert_codes"]["statuses"] == {"resolved": 956, "ambiguous": 44}
-    assert warm["c"]["routes"]["convert_names"]["statuses"] == {"resolved": 955, "ambiguous": 45}
+    # The batches convert what they should (bench/conversion.py: 500 old wards; a third of
+    # them by names without accents or type words), not 500 refusals.
+    assert warm["c"]["routes"]["convert_codes"]["statuses"] == {"resolved": 468, "ambiguous": 32}
+    assert warm["c"]["routes"]["convert_names"]["statuses"] == {"resolved": 468, "ambiguous": 32}
     assert "## Old addresses" in markdown
+    assert conversion.SIZE == MAX_CONVERT_ITEMS  # the bench's batches are full ones
 
     cold = results["cold"]
     assert set(cold["medians_ms"]) == {

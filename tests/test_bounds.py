@@ -5,17 +5,19 @@ response limit with room to spare (harness/worst.py builds each route's worst re
 from __future__ import annotations
 
 import json
+import sys
 import tracemalloc
 import uuid
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from types import FrameType
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import pytest
 from starlette.routing import Route
 
 from app.config import settings
-from app.problems import MAX_ERRORS
+from app.schemas import MAX_CONVERT_ITEMS
 from harness.datasets import with_settings
 from harness.events import LambdaContext, http_v2
 from harness.http import ORDERS_AUTH, Reply, get, problem, reply, send
@@ -29,16 +31,13 @@ from harness.worst import (
     largest_order,
     marshalled,
     static_cases,
+    unknown_keys,
 )
 
-# A 422 stays this small whatever the body held.
+T = TypeVar("T")
+# A 422 stays this small whatever the body held, and lists this many errors at most.
 SMALL = 4096
-
-
-def unknown_keys(size: int) -> bytes:
-    """A JSON object of `size` bytes or a little less: nothing but unknown keys."""
-    keys = b",".join(b'"%x":0' % i for i in range(size // 6))
-    return b"{" + keys[: size - 2].rsplit(b",", 1)[0] + b"}"
+MAX_ERRORS = 20
 
 
 def assert_small_422(answer: Reply, errors: int) -> dict[str, Any]:
@@ -60,12 +59,39 @@ def test_a_megabyte_of_unknown_keys_is_a_small_422() -> None:
     assert_small_422(answer, json.loads(body).__len__())
 
 
+def calls(name: str, during: Callable[[], T]) -> tuple[int, T]:
+    """How many times a Python function called `name` ran during `during()` (in this thread:
+    on Lambda, the whole request), and what `during` returned."""
+    count = 0
+
+    def profile(frame: FrameType, event: str, arg: Any) -> None:
+        nonlocal count
+        if event == "call" and frame.f_code.co_name == name:
+            count += 1
+
+    sys.setprofile(profile)
+    try:
+        result = during()
+    finally:
+        sys.setprofile(None)
+    return count, result
+
+
 def test_a_megabyte_of_items_is_a_small_422_without_validating_them() -> None:
     count = (settings.max_convert_body_bytes - 20) // 3
     body = b'{"items":[' + b",".join([b"{}"] * count) + b"]}"
-    answer = assert_small_422(send("POST", "/vn/convert", body, JSON), 1)
-    assert answer["errors"][0]["loc"] == ["body", "items"]
-    assert f"not {count}" in answer["errors"][0]["msg"]
+    validated, answer = calls(
+        "_each_on_its_own", lambda: send("POST", "/vn/convert", body, JSON)
+    )  # the validator of one item (app/schemas.py)
+    error = assert_small_422(answer, 1)["errors"][0]
+    assert error["loc"] == ["body", "items"]
+    assert f"not {count}" in error["msg"]
+    assert validated == 0
+    # The same validator does run for a batch that is not refused whole.
+    validated, _ = calls(
+        "_each_on_its_own", lambda: send("POST", "/vn/convert", b'{"items":[{}]}', JSON)
+    )
+    assert validated == 1
 
 
 @pytest.mark.parametrize("path", ["/orders", "/orders/quote"])
@@ -89,11 +115,12 @@ def test_the_first_errors_are_listed_in_order() -> None:
     ids=["101 characters", "100 that normalise to 1,766", "6 that normalise to 108"],
 )
 def test_an_over_long_name_makes_the_batch_a_422_before_any_item_is_converted(name: str) -> None:
-    items: list[dict[str, Any]] = [{"ward_code": 26740}] * 999 + [{"province": name}]
+    last = MAX_CONVERT_ITEMS - 1
+    items: list[dict[str, Any]] = [{"ward_code": 26740}] * last + [{"province": name}]
     answer = send("POST", "/vn/convert", json.dumps({"items": items}).encode(), JSON)
     body = problem(answer, 422)
     assert body["errors"] == [
-        {"loc": ["body", "items", "999", "province"], "msg": body["errors"][0]["msg"]}
+        {"loc": ["body", "items", str(last), "province"], "msg": body["errors"][0]["msg"]}
     ]
     assert "100 characters" in body["detail"]
 
@@ -118,7 +145,7 @@ def test_batches_of_names_never_seen_leave_no_memory_behind() -> None:
     def batch(run: int) -> bytes:
         items = [
             {"province": "Hà Nội", "district": f"{run}-{i}-" + "d" * 90, "ward": "w" * 100}
-            for i in range(1000)
+            for i in range(MAX_CONVERT_ITEMS)
         ]
         return json.dumps({"items": items}).encode()
 

@@ -16,7 +16,7 @@ import pytest
 from app.conversion import conversions
 from app.datasets import VN_LEGACY_WARDS, VN_WARDS
 from app.reference import cache
-from app.schemas import Conversion, Predecessors
+from app.schemas import MAX_CONVERT_ITEMS, Conversion, Predecessors
 from harness.events import http_v2
 from harness.http import Reply, get, invoke
 from harness.sql import ServerStatements, SqlWindow
@@ -411,16 +411,17 @@ def test_one_bad_item_never_fails_the_batch(item: Any, detail: str) -> None:
     assert (good["status"], also_good["status"]) == ("resolved", "resolved")
 
 
-def test_a_batch_of_1000_is_answered_and_1001_is_a_clear_problem() -> None:
-    thousand = [{"ward_code": 26740}] * 500 + [
+def test_a_full_batch_is_answered_and_one_more_item_is_a_clear_problem() -> None:
+    full = [{"ward_code": 26740}] * 250 + [
         {"province": "TP. Hồ Chí Minh", "district": "Q.1", "ward": "P. Đa Kao"}
-    ] * 500
-    found = converted(*thousand)
-    assert Counter(item["status"] for item in found) == {"resolved": 500, "ambiguous": 500}
-    reply = convert(*thousand, {"ward_code": 26740})
+    ] * 250
+    assert len(full) == MAX_CONVERT_ITEMS == 500
+    found = converted(*full)
+    assert Counter(item["status"] for item in found) == {"resolved": 250, "ambiguous": 250}
+    reply = convert(*full, {"ward_code": 26740})
     assert reply.status == 422
     assert reply.headers["content-type"] == PROBLEM
-    assert "at most 1000 items" in reply.json()["detail"]
+    assert "at most 500 items" in reply.json()["detail"]
 
 
 @pytest.mark.parametrize(
@@ -434,9 +435,9 @@ def test_a_malformed_batch_is_a_422_problem(raw: bytes) -> None:
 
 
 def test_a_batch_has_its_own_body_limit() -> None:
-    # 1,000 items by names at their longest are over the 64 KiB of other routes...
+    # A full batch by names at their longest is over the 64 KiB of other routes...
     longest = {"province": "Thành phố Hồ Chí Minh", "district": "Quận 1", "ward": "P" * 100}
-    body = json.dumps({"items": [longest] * 1000}).encode()
+    body = json.dumps({"items": [longest] * MAX_CONVERT_ITEMS}).encode()
     assert 65536 < len(body) < 1024 * 1024
     assert convert(raw=body).status == 200
     # ...and a body over its own 1 MiB is refused before it is read.

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Request
 from sqlalchemy import event, update
 from sqlalchemy.orm import Session
 
@@ -25,19 +25,17 @@ from app.datasets import (
     parse_setting,
 )
 from app.db import in_session, sql_lanes
-from app.keys import ApiKey, guarded_by
+from app.keys import ApiKey, guarded_router
 from app.models import ReferenceVersion, Setting
 from app.problems import (
     AdminKeyUnavailable,
     DatabaseUnavailable,
-    Forbidden,
     InvalidRequest,
     InvalidSetting,
     NotFound,
     PayloadTooLarge,
     ReferenceDataUnavailable,
     TooBusy,
-    Unauthorized,
     responses,
 )
 from app.reference import Snapshot, cache
@@ -45,17 +43,10 @@ from app.routes import operation_id
 from app.schemas import CacheRefreshed, SettingUpdate, SettingUpdated
 
 admin_key = ApiKey("admin key", settings.admin_api_key, admin_secret, AdminKeyUnavailable)
-admin_key.load()  # at INIT, with the router
+ADMIN = admin_key.problems
 
-# What every admin route can answer before its own work starts.
-ADMIN = (Unauthorized, Forbidden, AdminKeyUnavailable)
-
-router = APIRouter(
-    prefix="/admin",
-    tags=["admin"],
-    dependencies=[Depends(admin_key.scheme)],
-    route_class=guarded_by(admin_key),
-    generate_unique_id_function=operation_id,
+router = guarded_router(
+    admin_key, prefix="/admin", tags=["admin"], generate_unique_id_function=operation_id
 )
 
 

@@ -2,7 +2,7 @@
 
 Every answer comes from the snapshot (app/conversion.py): no SQL, and after an old unit's
 first lookup, no encoding either. GETs carry an ETag (304 on a match) like every reference
-route; POST /vn/convert answers a batch of up to 1,000 old addresses in one call.
+route; POST /vn/convert answers a batch of up to 500 old addresses in one call.
 """
 
 from __future__ import annotations
@@ -143,7 +143,8 @@ async def get_vn_ward_predecessors(code: WardCode) -> Response:
     "optional and TP., T., Q., H., TX., P., X., TT. are understood. The answers are in the "
     "order given, each `resolved`, `ambiguous` (every candidate listed), `not_found` "
     "(`unmatched` says which part) or `invalid` (the item is malformed): one bad item never "
-    "fails the batch. Runs no SQL.",
+    "fails the batch. Only a name over 100 characters (as written or once NFKC-normalised: no "
+    "address has one) makes the whole batch a 422, before any item is converted. Runs no SQL.",
     response_model=None,
     responses={
         **ok(ConvertResponse),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
+from app.offload import Lanes
 from app.reference import CacheUnavailable, cache
 from app.routes import operation_id
 from app.runtime import Environment
@@ -42,4 +43,5 @@ async def health(response: Response) -> HealthRead:
         invocations=Environment.invocations,
         counters=dict(cache.counters),
         error=cache.last_error,
+        lanes={name: lanes.state() for name, lanes in Lanes.every.items()},
     )

@@ -11,19 +11,18 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi import Header, Path, Query, Request, Response
 
 from app import orders
 from app.config import settings
 from app.credentials import orders as orders_secret
 from app.db import in_session
-from app.keys import ApiKey, guarded_by
+from app.keys import ApiKey, guarded_router
 from app.problems import (
     ORDER_RULES,
     Conflict,
     ConstraintViolation,
     DatabaseUnavailable,
-    Forbidden,
     IdempotencyKeyReused,
     InvalidRequest,
     NotFound,
@@ -32,7 +31,6 @@ from app.problems import (
     PayloadTooLarge,
     ReferenceDataUnavailable,
     TooBusy,
-    Unauthorized,
     responses,
 )
 from app.reference import cache
@@ -42,17 +40,11 @@ from app.schemas import OrderCreate, OrderPage, OrderRead, QuoteRead
 # An order is checked and priced from the snapshot's thresholds.
 PRICING = (*ORDER_RULES, ReferenceDataUnavailable, OrderingUnavailable)
 # What every orders route can answer before its own work starts.
-KEY = (Unauthorized, Forbidden, OrdersKeyUnavailable)
-
 orders_key = ApiKey("orders key", settings.orders_api_key, orders_secret, OrdersKeyUnavailable)
-orders_key.load()  # at INIT, with the router
+KEY = orders_key.problems
 
-router = APIRouter(
-    prefix="/orders",
-    tags=["orders"],
-    dependencies=[Depends(orders_key.scheme)],
-    route_class=guarded_by(orders_key),
-    generate_unique_id_function=operation_id,
+router = guarded_router(
+    orders_key, prefix="/orders", tags=["orders"], generate_unique_id_function=operation_id
 )
 
 IdempotencyKey = Annotated[
