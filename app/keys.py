@@ -15,14 +15,14 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 import anyio.to_thread
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.routing import APIRoute
-from fastapi.security import HTTPBearer
 from pydantic import SecretStr
 
 from app.credentials import Secret, SecretUnavailable
 from app.logs import logger
 from app.problems import Forbidden, Problem, Unauthorized
+from app.responses import bearer_security
 
 
 def _digest(secret: str) -> bytes:
@@ -49,12 +49,12 @@ class ApiKey:
         self._plain = plain
         self.secret = secret
         self._unavailable = unavailable
-        # For /docs: the lock on each guarded operation. It reads nothing at request time.
-        self.scheme = HTTPBearer(
-            auto_error=False,
-            scheme_name=name.title().replace(" ", ""),
-            description=f"The {name} as a bearer token",
+        # For /docs: the lock on each guarded operation (nothing runs for it per request).
+        self.security = bearer_security(
+            name.title().replace(" ", ""), f"The {name} as a bearer token"
         )
+        if plain is not None:
+            self._plain_digest = _digest(plain.get_secret_value())  # once, not per request
 
     @property
     def problems(self) -> tuple[type[Problem], ...]:
@@ -89,7 +89,7 @@ class ApiKey:
         if self.secret is None:  # the key itself is in the environment, or there is none
             if self._plain is None:
                 raise Forbidden(f"No {self.name} is configured on this server.")
-            if not _matches(presented, self._plain.get_secret_value()):
+            if not hmac.compare_digest(presented, self._plain_digest):
                 raise Forbidden(f"That key is not the {self.name}.")
             return
         await self._check_secret(self.secret, presented)
@@ -123,6 +123,11 @@ def guarded_by(key: ApiKey) -> type[APIRoute]:
     FastAPI reads the body, so no request without the key costs a parse or a validation."""
 
     class Guarded(APIRoute):
+        def __init__(self, path: str, endpoint: Callable[..., Any], **options: Any) -> None:
+            extra = options.get("openapi_extra") or {}
+            options["openapi_extra"] = {**extra, "security": key.security}
+            super().__init__(path, endpoint, **options)
+
         def get_route_handler(self) -> Handler:
             handle = super().get_route_handler()
 
@@ -140,4 +145,4 @@ def guarded_router(key: ApiKey, **options: Any) -> APIRouter:
     `key`, checked before the body (`guarded_by`), with the key's lock on each operation in
     /docs. Reads the key now: a router is made at INIT."""
     key.load()
-    return APIRouter(dependencies=[Depends(key.scheme)], route_class=guarded_by(key), **options)
+    return APIRouter(route_class=guarded_by(key), **options)

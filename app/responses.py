@@ -37,6 +37,17 @@ class CachedJSON(Response):
         ]
 
 
+# Bearer keys routes are guarded by, by scheme name: documented, not run (app/keys.py checks
+# them), so a guarded request pays for no security dependency.
+_SECURITY: dict[str, dict[str, str]] = {}
+
+
+def bearer_security(name: str, description: str) -> list[dict[str, list[str]]]:
+    """An operation's `security` (its `openapi_extra`): a bearer token of scheme `name`."""
+    _SECURITY[name] = {"type": "http", "scheme": "bearer", "description": description}
+    return [{name: []}]
+
+
 # Models that document a route's body without FastAPI building a validator for them at INIT
 # (routes answer pre-encoded bytes, or validate their body themselves): their JSON schemas
 # are made when /openapi.json is first asked for, and put into its components.
@@ -64,14 +75,18 @@ def ok(model: type[BaseModel], *, many: bool = False) -> dict[int | str, dict[st
 
 class DocumentedAPI(FastAPI):
     """FastAPI, whose OpenAPI document also holds the schemas of the models routes point at
-    with `schema_of` (the problem document among them)."""
+    with `schema_of` (the problem document among them) and the bearer schemes of
+    `bearer_security`."""
 
     _completed: dict[str, Any] | None = None
 
     def openapi(self) -> dict[str, Any]:
         document = super().openapi()  # made once, and again only if the routes change
         if document is not self._completed:
-            schemas = document.setdefault("components", {}).setdefault("schemas", {})
+            components = document.setdefault("components", {})
+            if _SECURITY:
+                components.setdefault("securitySchemes", {}).update(_SECURITY)
+            schemas = components.setdefault("schemas", {})
             for name, (model, mode) in _DOCUMENTED.items():
                 schema = model.model_json_schema(ref_template=REF_TEMPLATE, mode=mode)
                 for defined, definition in schema.pop("$defs", {}).items():

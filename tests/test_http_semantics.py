@@ -171,6 +171,21 @@ def test_without_a_key_a_bad_request_is_a_401_and_with_a_wrong_one_a_403(
     assert right.status == (200 if route == "/admin/cache/refresh" else 422), right.body
 
 
+def test_docs_show_each_guarded_operation_with_its_keys_lock() -> None:
+    document = get("/openapi.json").json()
+    schemes = document["components"]["securitySchemes"]
+    for method, route, _, key in GUARDED:
+        name = "AdminKey" if key == ADMIN_KEY else "OrdersKey"
+        operation = document["paths"][route][method.lower()]
+        assert operation["security"] == [{name: []}], (method, route)
+        assert schemes[name]["type"] == "http"
+        assert schemes[name]["scheme"] == "bearer"
+    open_ones = [
+        op for path in ("/countries", "/vn/convert") for op in document["paths"][path].values()
+    ]
+    assert all("security" not in operation for operation in open_ones)
+
+
 def test_one_route_keys_are_not_the_others() -> None:
     admin = {"authorization": f"Bearer {ADMIN_KEY}"}
     assert send("GET", "/orders?limit=1", headers=admin).status == 403
