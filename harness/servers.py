@@ -40,8 +40,10 @@ SERVED = {"REFDATA_LOG_LEVEL": "INFO", "REFDATA_ORDERS_API_KEY": ORDERS_KEY}
 
 
 class Uvicorn:
-    """`uvicorn app.main:app` (or another ASGI app) on a free 127.0.0.1 port; its stderr
-    (the app's log) in a file. Ready once `probe` answers."""
+    """refdata (`python -m app`, as `make run` serves it) or another ASGI app under uvicorn, on
+    a free 127.0.0.1 port; everything it writes (the app's log on stderr, uvicorn's own lines)
+    in a file. Ready once `probe` answers. uvicorn's own level is `warning` unless
+    `uvicorn_log_level` says otherwise (`info`: what `make run` writes)."""
 
     def __init__(
         self,
@@ -49,8 +51,10 @@ class Uvicorn:
         log_path: Path,
         asgi: str = REFDATA,
         probe: str = "/health",
+        uvicorn_log_level: str = "warning",
     ) -> None:
         self.env = {**SERVED, **env}
+        self.uvicorn_log_level = uvicorn_log_level
         self.log_path = log_path
         self.asgi = asgi
         self.probe = probe
@@ -68,7 +72,7 @@ class Uvicorn:
         return self._process.pid
 
     def start(self, timeout: float = 60) -> Uvicorn:
-        where = ["--host", HOST, "--port", str(self.port), "--log-level", "warning"]
+        where = ["--host", HOST, "--port", str(self.port), "--log-level", self.uvicorn_log_level]
         if self.asgi == REFDATA:  # as `make run` and the Docker image serve it
             command = [sys.executable, "-m", "app", *where]
         else:
@@ -79,7 +83,7 @@ class Uvicorn:
                 cwd=REPO,
                 env=child_environment(self.env),
                 stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
+                stdout=log,
                 stderr=log,
             )
         deadline = time.monotonic() + timeout

@@ -240,7 +240,7 @@ def test_every_route_has_its_worst_case_here(cases: list[Worst]) -> None:
     assert routes <= covered, routes - covered
 
 
-def test_each_routes_worst_answer_fits_lambdas_limit_with_a_quarter_to_spare(
+def test_each_routes_worst_answer_fits_lambdas_limit_with_half_of_it_to_spare(
     cases: list[Worst],
 ) -> None:
     over = {}
