@@ -905,22 +905,32 @@ def worst_cases(invoker: Handler, invokes: int) -> Run:
     )
 
 
-def malformed_lengths(invoker: Handler) -> Run:
-    """A Content-Length of 5,000 digits on a POST, in each of the four event shapes."""
-    headers = as_orders_client("/orders/quote", {**JSON, "content-length": "9" * 5000})
+def answered(invoker: Handler, events: dict[str, Any], label: str) -> list[dict[str, Any]]:
+    """Each event invoked (a copy of it): how it was answered, and whether the next valid
+    invoke was still warm; `label` names the events' column."""
     rows = []
-    for name, shape in SHAPES.items():
-        response, error, _ = invoker.invoke(shape("POST", "/orders/quote", headers, ORDER))
+    for name, event in events.items():
+        response, error, _ = invoker.invoke(copy.deepcopy(event))
         answer = reply(response) if response is not None else None
         rows.append(
             {
-                "shape": name,
+                label: name,
                 "well_formed": well_formed(response),
                 "status": answer.status if answer else f"raised {error}",
                 "type": problem_type(answer),
                 "next_invoke_warm": invoker.warm(),
             }
         )
+    return rows
+
+
+def malformed_lengths(invoker: Handler) -> Run:
+    """A Content-Length of 5,000 digits on a POST, in each of the four event shapes."""
+    headers = as_orders_client("/orders/quote", {**JSON, "content-length": "9" * 5000})
+    events = {
+        name: shape("POST", "/orders/quote", headers, ORDER) for name, shape in SHAPES.items()
+    }
+    rows = answered(invoker, events, "shape")
     return result(
         "6",
         "A Content-Length of 5,000 digits, in every event shape",
@@ -959,19 +969,7 @@ def wrong_types(invoker: Handler) -> Run:
             rest_v1("GET", "/countries"), None, "requestContext", "path"
         ),
     }
-    rows = []
-    for name, event in events.items():
-        response, error, _ = invoker.invoke(copy.deepcopy(event))
-        answer = reply(response) if response is not None else None
-        rows.append(
-            {
-                "event": name,
-                "well_formed": well_formed(response),
-                "status": answer.status if answer else f"raised {error}",
-                "type": problem_type(answer),
-                "next_invoke_warm": invoker.warm(),
-            }
-        )
+    rows = answered(invoker, events, "event")
     return result(
         "7",
         "ALB and v1 events with fields of the wrong type",
