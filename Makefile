@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 VENV_PYTHON := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 INSTALLED := $(VENV)/.installed-$(VENV_PYTHON)
 
-.PHONY: print-python test-oldest-python run test lint typecheck test-sqlite test-postgres package lambda offline migrate data docs-screenshot bench reliability clean
+.PHONY: print-python test-oldest-python run test lint typecheck test-sqlite test-postgres package lambda offline migrate data docs-screenshot docker bench reliability clean
 
 $(INSTALLED): pyproject.toml constraints.txt
 	$(PYTHON) -m venv --clear $(VENV)
@@ -71,6 +71,12 @@ offline: $(INSTALLED) node_modules/.package-lock.json
 	$(BIN)/alembic upgrade head
 	PATH="$(CURDIR)/$(BIN):$$PATH" npx serverless offline --stage local \
 		--param="databaseUrl=sqlite:///$(CURDIR)/refdata.db" --param="ordersApiKey=$(ORDERS_KEY)"
+
+## Both Docker images and the compose stack, built and run with podman on stand-in base
+## images (tests/test_containers.py, also part of `make test`); writes docs/images.md.
+docker: $(INSTALLED)
+	$(BIN)/pytest --db=postgresql tests/test_containers.py
+	$(BIN)/python -m scripts.images docs/images.md
 
 ## Regenerate docs/docs-screenshot.png (the README's picture of /docs) in headless Chromium.
 docs-screenshot: $(INSTALLED)

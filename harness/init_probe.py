@@ -83,3 +83,34 @@ def median_init(
     """Median init_ms of `runs` fresh processes, and every report."""
     reports = [probe() for _ in range(runs)]
     return statistics.median(float(r["init_ms"]) for r in reports), reports
+
+
+# Run by the target Python inside the tree (the unpacked zip, the Lambda image's /var/task)
+# before the clock starts: count modules the import system had to compile from source
+# (importlib's source_to_code), not other compile() calls such as anyio parsing its own
+# source into an AST. sys.argv[1] is the tree.
+COUNT_COMPILES = """
+compiled = []
+def audit(event, args):
+    if event == "compile" and isinstance(args[1], str) and args[1].startswith(sys.argv[1]):
+        frame = sys._getframe(1)
+        while frame is not None and frame.f_code.co_name != "source_to_code":
+            frame = frame.f_back
+        if frame is not None:
+            compiled.append(args[1])
+sys.addaudithook(audit)
+"""
+PACKAGE_PROBE = source(
+    "/health",
+    "package-check.local",
+    setup=COUNT_COMPILES,
+    # The process's resident memory once INIT is done (Linux; what Lambda's "Max Memory
+    # Used" reports, as a peak).
+    extra='rss = [l for l in open("/proc/self/status") if l.startswith("VmRSS:")]\n'
+    "try:\n    from app.credentials import database as secret\n"
+    "except ImportError:  # a zip from before secrets by reference\n    secret = None\n"
+    'extra = {"health": json.loads(reply["body"]), "compiled": compiled,'
+    ' "rss_kib": int(rss[0].split()[1]) if rss else None,'
+    ' "secret": secret and {"reads": secret.reads, "import_ms": secret.import_ms,'
+    ' "read_ms": secret.read_ms}}',
+)

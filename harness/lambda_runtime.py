@@ -636,8 +636,11 @@ class RuntimeEmulator:
         handler: str = HANDLER,
         env: dict[str, str] | None = None,
         echo: IO[str] | None = None,
+        *,
+        argv: list[str] | None = None,
     ) -> RuntimeProcess:
-        """Start `python -m awslambdaric <handler>` from the repo root against this API.
+        """Start `python -m awslambdaric <handler>` from the repo root against this API (or
+        `argv`: a container image's, say, which takes Lambda's variables from it).
 
         Its environment is Lambda's (see `lambda_environment`) plus `env`, not the caller's.
         Its stdout and stderr (and its workers') are kept in the returned process and copied
@@ -647,7 +650,7 @@ class RuntimeEmulator:
             raise RuntimeError("start() the emulator before spawning a function")
         if self.process is not None and self.process.poll() is None:
             raise RuntimeError(f"a function process is already running (pid {self.process.pid})")
-        if importlib.util.find_spec("awslambdaric") is None:
+        if argv is None and importlib.util.find_spec("awslambdaric") is None:
             raise RuntimeError(
                 f"awslambdaric is not installed for {sys.executable}; it is a dev dependency:"
                 " pip install -e '.[dev]'"
@@ -659,7 +662,7 @@ class RuntimeEmulator:
             self.init_errors = []  # those of the environment this process starts
             self.process = RuntimeProcess(
                 subprocess.Popen(
-                    [sys.executable, "-m", "awslambdaric", handler],
+                    argv or [sys.executable, "-m", "awslambdaric", handler],
                     cwd=REPO,
                     env=environment,
                     stdin=subprocess.DEVNULL,

@@ -89,35 +89,6 @@ ELF_MACHINE = {"x86_64": 62, "arm64": 183}  # e_machine: EM_X86_64, EM_AARCH64
 HOST_ARCH = {"x86_64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}.get(platform.machine())
 ALLOWED_SERVICE_FILES = ("app/", "alembic/", "alembic.ini")
 
-# Run by the target Python inside the unpacked tree, before the clock starts: count modules
-# the import system had to compile from source (importlib's source_to_code), not other
-# compile() calls such as anyio parsing its own source into an AST.
-_COUNT_COMPILES = """
-compiled = []
-def audit(event, args):
-    if event == "compile" and isinstance(args[1], str) and args[1].startswith(sys.argv[1]):
-        frame = sys._getframe(1)
-        while frame is not None and frame.f_code.co_name != "source_to_code":
-            frame = frame.f_back
-        if frame is not None:
-            compiled.append(args[1])
-sys.addaudithook(audit)
-"""
-IMPORT_PROBE = init_probe.source(
-    "/health",
-    "package-check.local",
-    setup=_COUNT_COMPILES,
-    # The process's resident memory once INIT is done (Linux; what Lambda's "Max Memory
-    # Used" reports, as a peak).
-    extra='rss = [l for l in open("/proc/self/status") if l.startswith("VmRSS:")]\n'
-    "try:\n    from app.credentials import database as secret\n"
-    "except ImportError:  # a zip from before secrets by reference\n    secret = None\n"
-    'extra = {"health": json.loads(reply["body"]), "compiled": compiled,'
-    ' "rss_kib": int(rss[0].split()[1]) if rss else None,'
-    ' "secret": secret and {"reads": secret.reads, "import_ms": secret.import_ms,'
-    ' "read_ms": secret.read_ms}}',
-)
-
 
 class PackageError(Exception):
     pass
@@ -371,7 +342,7 @@ def probe_init(
     code = f"import sys; sys.path.insert(0, {str(tree)!r})\n"
     if runtime_path is not None:
         code += f"sys.path.append({str(runtime_path)!r})\n"
-    code += IMPORT_PROBE
+    code += init_probe.PACKAGE_PROBE
     try:
         result = init_probe.run([python, "-I", "-B"], code, str(tree), cwd=tree, env=env)
     except init_probe.ProbeError as error:
