@@ -9,13 +9,20 @@ VENV := .venv
 BIN := $(VENV)/bin
 # Rebuilt when the interpreter changes, not only when the dependencies do.
 VENV_PYTHON := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+SERVING := $(VENV)/.serving-$(VENV_PYTHON)
 INSTALLED := $(VENV)/.installed-$(VENV_PYTHON)
 
 .PHONY: print-python test-oldest-python run test lint typecheck test-sqlite test-postgres package lambda offline migrate data docs-screenshot docker bench reliability clean
 
-$(INSTALLED): pyproject.toml constraints.txt
+# What serving needs (`make run`): the runtime dependencies and uvicorn, nothing else.
+$(SERVING): pyproject.toml constraints.txt
 	$(PYTHON) -m venv --clear $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e . uvicorn
+	touch $@
+
+# On top, for every other target: the test, lint, packaging and benchmark toolchain.
+$(INSTALLED): $(SERVING)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
 
@@ -26,7 +33,7 @@ node_modules/.package-lock.json: package.json package-lock.json
 ## The orders routes take ORDERS_KEY as a bearer token (make run, lambda and offline; set your
 ## own with make run ORDERS_KEY=...).
 ORDERS_KEY ?= local-orders-key-for-make-run
-run: $(INSTALLED)
+run: $(SERVING)
 	$(BIN)/alembic upgrade head
 	REFDATA_ORDERS_API_KEY='$(ORDERS_KEY)' $(BIN)/python -m app --host 127.0.0.1 --port 8000
 

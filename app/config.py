@@ -211,6 +211,3 @@ def load_settings() -> Settings:
             else:  # a rule across variables: its message names them
                 problems.append(error["msg"].removeprefix("Value error, "))
         raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
-
-
-settings = load_settings()

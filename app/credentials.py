@@ -30,7 +30,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from app.backoff import Backoff
-from app.config import SecretRef, Settings, settings
+from app.config import SecretRef, Settings
 from app.logs import logger
 
 T = TypeVar("T")
@@ -461,8 +461,3 @@ def database_url(config: Settings) -> str:
         query={k: str(v) for k, v in params.items()},
     )
     return url.render_as_string(hide_password=False)
-
-
-# This process's secrets. Each is read at INIT by what needs it: the database secret by the
-# engine's first connection (app.db, when the cache loads), the keys by their routers.
-database, admin, orders = secrets_of(settings)

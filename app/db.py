@@ -1,4 +1,5 @@
-"""The declarative base and the one engine of this execution environment, built at INIT."""
+"""The declarative base, the engine factory, and `Database`: an engine with its sessions and
+lanes. Nothing is built here; app/init.py builds this process's one `Database`."""
 
 from __future__ import annotations
 
@@ -9,8 +10,7 @@ from sqlalchemy import Engine, MetaData, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from starlette.types import Scope
 
-from app import credentials
-from app.config import Settings, settings
+from app.config import Settings
 from app.credentials import Secret, SecretUnavailable
 from app.logs import logger
 from app.offload import Lanes
@@ -108,42 +108,45 @@ def _connect_with(secret: Secret[dict[str, Any]]) -> Any:
     return connect
 
 
-engine = build_engine(settings, credentials.database)
-event.listen(engine, "before_cursor_execute", count_statement)
+class Database:
+    """This process's engine (statements counted per request), its sessions, and the lanes
+    a request's SQL runs in."""
 
-# expire_on_commit=False: what a unit of work wrote is read after its commit.
-SessionLocal = sessionmaker(engine, expire_on_commit=False)
+    def __init__(self, config: Settings, secret: Secret[dict[str, Any]] | None = None) -> None:
+        self.engine = build_engine(config, secret)
+        event.listen(self.engine, "before_cursor_execute", count_statement)
+        # expire_on_commit=False: what a unit of work wrote is read after its commit.
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # One lane per connection the pool can give: a request holds a connection only while
+        # its unit of work runs in its lane (app/offload.py), never while it waits for a
+        # thread. SQLite takes one writer at a time, and its busy handler is not fair to
+        # writers that wait on the file lock: there, one lane, and the requests queue in the
+        # app instead.
+        self.lanes = Lanes(
+            "database",
+            1 if config.is_sqlite else config.db_pool_size + config.db_max_overflow,
+            config.queue_timeout_seconds,
+        )
 
-# One lane per connection the pool can give: a request holds a connection only while its unit
-# of work runs in its lane (app/offload.py), never while it waits for a thread. SQLite takes
-# one writer at a time, and its busy handler is not fair to writers that wait on the file
-# lock: there, one lane, and the requests queue in the app instead.
-sql_lanes = Lanes(
-    "database",
-    1 if settings.is_sqlite else settings.db_pool_size + settings.db_max_overflow,
-    settings.queue_timeout_seconds,
-)
+    def unit_of_work(self, work: Callable[[Session], T]) -> T:
+        """The one place that commits: `work(session)`, then commit; rollback on any error.
+        The connection goes back to the pool before this returns."""
+        with self.sessions() as session:
+            try:
+                result = work(session)
+            except BaseException:
+                session.rollback()
+                raise
+            session.commit()
+        return result
 
+    def _encoded(self, work: Callable[[Session], T], encode: Callable[[T], R]) -> R:
+        return encode(self.unit_of_work(work))
 
-def unit_of_work(work: Callable[[Session], T]) -> T:
-    """The one place that commits: `work(session)`, then commit; rollback on any error. The
-    connection goes back to the pool before this returns."""
-    with SessionLocal() as session:
-        try:
-            result = work(session)
-        except BaseException:
-            session.rollback()
-            raise
-        session.commit()
-    return result
-
-
-def _encoded(work: Callable[[Session], T], encode: Callable[[T], R]) -> R:
-    return encode(unit_of_work(work))
-
-
-async def in_session(scope: Scope, work: Callable[[Session], T], encode: Callable[[T], R]) -> R:
-    """`encode(unit_of_work(work))` in a database lane: a worker thread under uvicorn, inline
-    for a request served alone (Lambda). The connection is back in the pool before `encode`
-    (the response's JSON, say) runs."""
-    return await sql_lanes.run(scope, _encoded, work, encode)
+    async def in_session(
+        self, scope: Scope, work: Callable[[Session], T], encode: Callable[[T], R]
+    ) -> R:
+        """`encode(unit_of_work(work))` in a database lane: a worker thread under uvicorn,
+        inline for a request served alone (Lambda). The connection is back in the pool
+        before `encode` (the response's JSON, say) runs."""
+        return await self.lanes.run(scope, self._encoded, work, encode)

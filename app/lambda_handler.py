@@ -14,12 +14,10 @@ from mangum.handlers import ALB, APIGateway, HTTPGateway, LambdaAtEdge
 from mangum.types import ASGI, LambdaConfig, LambdaHandler, Response
 
 from app import INIT_STARTED
-from app.config import settings
-from app.db import engine
+from app.init import cache, engine, settings
 from app.logs import logger
 from app.main import app
 from app.problems import MEDIA_TYPE, BadEvent, InternalError, ResponseNotEncodable, encode
-from app.reference import cache
 from app.runtime import MANAGED_INSTANCES
 
 

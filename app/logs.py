@@ -11,7 +11,6 @@ from typing import Any
 
 import orjson
 
-from app.config import settings
 from app.runtime import current_request
 
 # Attributes every LogRecord has; anything else was passed through `extra=` and is logged.
@@ -141,4 +140,5 @@ def configure(level: str) -> logging.Logger:
     return logger
 
 
-logger = configure(settings.log_level)
+# refdata's logger; app/init.py configures it (level, JSON lines to stderr) first thing.
+logger = logging.getLogger("refdata")

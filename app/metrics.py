@@ -17,8 +17,6 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from app.config import settings
-
 if TYPE_CHECKING:
     from aws_lambda_powertools import Metrics
 
@@ -39,18 +37,20 @@ def emf_enabled(setting: bool | None, environ: Mapping[str, str] = os.environ) -
     return bool(environ.get("AWS_LAMBDA_FUNCTION_NAME"))
 
 
-def _powertools_metrics() -> Metrics:
+def metrics_for(setting: bool | None) -> Metrics | None:
+    """Powertools' EMF metrics where they are on (`emf_enabled`), else None."""
+    if not emf_enabled(setting):
+        return None
     from aws_lambda_powertools import Metrics  # noqa: PLC0415 -- imported only when on
 
     return Metrics(namespace="refdata", service="api")
 
 
-# None: EMF is off in this environment, and publish does nothing.
-metrics: Metrics | None = _powertools_metrics() if emf_enabled(settings.emf_metrics) else None
-
-
-def publish(cold_start: bool, before: Mapping[str, int], after: Mapping[str, int]) -> None:
-    """One EMF line for this request, only if something worth counting happened."""
+def publish(
+    metrics: Metrics | None, cold_start: bool, before: Mapping[str, int], after: Mapping[str, int]
+) -> None:
+    """One EMF line for this request, only if something worth counting happened (none
+    where `metrics` is None: EMF off)."""
     if metrics is None:
         return
     recorded = False

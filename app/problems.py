@@ -9,7 +9,7 @@ handlers', the edge's 413 (app/middleware.py) and the Lambda handler's (app/lamb
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, ClassVar, cast
@@ -22,7 +22,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from app.config import settings
+from app.config import Settings
 from app.logs import dumps, logger
 from app.offload import Busy
 from app.reference import CacheUnavailable
@@ -174,7 +174,7 @@ class PayloadTooLarge(Problem):
     status = 413
     kind = "payload-too-large"
     title = "Payload too large"
-    example = Example(too_large(settings.max_body_bytes), "/orders")
+    example = Example(too_large(Settings.model_fields["max_body_bytes"].default), "/orders")
 
 
 _NOT_AN_INTEGER = "Input should be a valid integer, unable to parse string as an integer"
@@ -448,6 +448,24 @@ ORDER_RULES: tuple[type[OrderRejected], ...] = (
 # these responses never are. The schema is put into the document's components by
 # app.responses.DocumentedAPI.
 _PROBLEM_SCHEMA = schema_of(ProblemDetail, "validation")
+
+
+def limits_documented(limit_of: Callable[[str], int]) -> Callable[[dict[str, Any]], None]:
+    """An OpenAPI completion (DocumentedAPI): each operation's 413 example names the limit
+    its path has in this app (`limit_of(path)`), not the default's."""
+
+    def complete(document: dict[str, Any]) -> None:
+        for path, operations in document.get("paths", {}).items():
+            for operation in operations.values():
+                answer = operation.get("responses", {}).get("413", {})
+                example = answer.get("content", {}).get(MEDIA_TYPE, {}).get("example")
+                if example is not None:
+                    answer["content"][MEDIA_TYPE]["example"] = {
+                        **example,
+                        "detail": too_large(limit_of(path)),
+                    }
+
+    return complete
 
 
 def responses(*entries: type[Problem]) -> dict[int | str, dict[str, Any]]:

@@ -1,9 +1,10 @@
 """The reference-data cache: every dataset (app/datasets.py) read once into an immutable,
 pre-encoded Snapshot.
 
-Readers call `cache.snapshot()` and get whatever snapshot is current; they never lock and
-never touch the database while one is loaded. A reload builds a whole new Snapshot and
-swaps a single attribute, so nobody sees half of an update.
+Readers call `cache.snapshot()` (the process's cache is built by app/init.py) and get
+whatever snapshot is current; they never lock and never touch the database while one is
+loaded. A reload builds a whole new Snapshot and swaps a single attribute, so nobody sees
+half of an update.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Any
 
 import anyio.to_thread
@@ -26,9 +28,8 @@ from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.backoff import Backoff
-from app.config import settings
+from app.config import Settings
 from app.datasets import DATASETS, Dataset, Grouping
-from app.db import engine
 from app.logs import logger
 from app.models import ReferenceVersion
 from app.runtime import note
@@ -255,6 +256,10 @@ class Snapshot:
     # Not an __init__ field: dataclasses.replace gives the copy a memo of its own.
     memo: dict[str, Any] = field(init=False, default_factory=dict, compare=False, repr=False)
 
+    def __post_init__(self) -> None:
+        # Read-only, so no reader can swap a dataset out of a snapshot others hold.
+        object.__setattr__(self, "datasets", MappingProxyType(dict(self.datasets)))
+
     def __getitem__(self, dataset: Dataset) -> Data:
         """`snapshot[VN_WARDS].by_key[26740]`: one dataset's part."""
         return self.datasets[dataset.name]
@@ -342,6 +347,15 @@ class Freshness:
     max_stale_seconds: float = 3600  # how long past its TTL a snapshot may be served on errors
     retry_seconds: float = 2  # first back-off after a failed attempt; doubles each time
     retry_max_seconds: float = 60
+
+    @classmethod
+    def of(cls, config: Settings) -> Freshness:
+        return cls(
+            ttl_seconds=config.cache_ttl_seconds,
+            max_stale_seconds=config.cache_max_stale_seconds,
+            retry_seconds=config.cache_retry_seconds,
+            retry_max_seconds=config.cache_retry_max_seconds,
+        )
 
 
 class ReferenceCache:
@@ -539,15 +553,3 @@ class ReferenceCache:
             self.counters["stale"] += 1
         note(outcome, stale)
         return current
-
-
-cache = ReferenceCache(
-    engine,
-    Freshness(
-        ttl_seconds=settings.cache_ttl_seconds,
-        max_stale_seconds=settings.cache_max_stale_seconds,
-        retry_seconds=settings.cache_retry_seconds,
-        retry_max_seconds=settings.cache_retry_max_seconds,
-    ),
-)
-cache.try_load()

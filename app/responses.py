@@ -4,20 +4,24 @@ from the ETag these carry."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Response
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode
 
-from app.config import settings
-
 REF_TEMPLATE = "#/components/schemas/{model}"
 
-_SAME_FOR_ALL = (
-    (b"cache-control", f"public, max-age={settings.http_max_age_seconds}".encode()),
-    (b"content-type", b"application/json"),
-)
+Headers = tuple[tuple[bytes, bytes], ...]
+
+
+def cached_headers(max_age_seconds: int) -> Headers:
+    """The headers every CachedJSON of an app carries: made once, by the routes' factory."""
+    return (
+        (b"cache-control", f"public, max-age={max_age_seconds}".encode()),
+        (b"content-type", b"application/json"),
+    )
 
 
 class CachedJSON(Response):
@@ -26,14 +30,14 @@ class CachedJSON(Response):
 
     media_type = "application/json"
 
-    def __init__(self, body: bytes, etag: str) -> None:
+    def __init__(self, body: bytes, etag: str, same_for_all: Headers) -> None:
         self.status_code = 200
         self.background = None
         self.body = body
         self.raw_headers = [
             (b"etag", etag.encode()),
             (b"content-length", b"%d" % len(body)),
-            *_SAME_FOR_ALL,
+            *same_for_all,
         ]
 
 
@@ -80,9 +84,19 @@ class DocumentedAPI(FastAPI):
 
     _completed: dict[str, Any] | None = None
 
+    def __init__(
+        self, *, completions: Sequence[Callable[[dict[str, Any]], None]] = (), **options: Any
+    ) -> None:
+        """`completions`: steps run on each new document (what depends on this app's
+        settings, say), after FastAPI made it."""
+        super().__init__(**options)
+        self.completions = tuple(completions)
+
     def openapi(self) -> dict[str, Any]:
         document = super().openapi()  # made once, and again only if the routes change
         if document is not self._completed:
+            for complete in self.completions:
+                complete(document)
             components = document.setdefault("components", {})
             if _SECURITY:
                 components.setdefault("securitySchemes", {}).update(_SECURITY)

@@ -39,7 +39,7 @@ APP_PROBE = init_probe.source(
     "bench.local",
     setup="before = set(sys.modules)",
     extra="""
-from app.reference import cache
+from app.init import cache
 extra = {
     "cache_load_ms": cache.current.load_ms if cache.current else None,
     "modules": [m for m in list(sys.modules) if m not in before],

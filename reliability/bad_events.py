@@ -165,7 +165,7 @@ LEAKS += ("SELECT ", "/tmp/", ORDERS_KEY)  # noqa: S108
 
 def run(events: int, seed: int) -> dict[str, Any]:
     # Imported here: the app builds its engine at import, from the environment main() set.
-    from app.db import engine  # noqa: PLC0415
+    from app.init import engine  # noqa: PLC0415
     from app.lambda_handler import handler  # noqa: PLC0415
 
     if str(engine.url) != os.environ["REFDATA_DATABASE_URL"]:

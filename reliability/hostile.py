@@ -756,9 +756,8 @@ def generous_thresholds(invoker: Handler) -> Iterator[bool]:
 def worst_cases(invoker: Handler, invokes: int) -> Run:
     """Every route's worst legal request (harness/worst.py), the issue's batch, the largest
     orders and a page of them, the worst 422s and the 413."""
-    from app.config import settings  # noqa: PLC0415
+    from app.init import cache, settings  # noqa: PLC0415
     from app.problems import MAX_ERRORS  # noqa: PLC0415
-    from app.reference import cache  # noqa: PLC0415
 
     snapshot = cache.snapshot()
     docs = invoker.call("GET", "/docs").body.decode()

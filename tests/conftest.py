@@ -126,7 +126,7 @@ def database(backend: Backend) -> Database:
 @pytest.fixture(scope="session", autouse=True)
 def _app_uses_the_test_database(backend: Backend) -> None:
     # Every count in this suite is meaningless if the app talks to another database.
-    from app.db import engine
+    from app.init import engine
 
     if backend.skip_reason is None:
         assert engine.url.render_as_string(hide_password=False) == backend.main.url
@@ -216,7 +216,7 @@ def blank_database(backend: Backend) -> Database:
 @pytest.fixture
 def sql() -> Iterator[SqlWindow]:
     """Counts statements and connections the app's engine makes during the test."""
-    from app.db import engine
+    from app.init import engine
 
     with SqlWindow(engine) as window:
         yield window

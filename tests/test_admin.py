@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from app.datasets import setting_values
+from app.init import cache
 from app.logs import JsonFormatter, logger
-from app.reference import cache
 from harness import ADMIN_KEY
 from harness.databases import Database
 from harness.events import http_v2

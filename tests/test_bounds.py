@@ -16,7 +16,7 @@ from urllib.parse import quote
 import pytest
 from starlette.routing import Route
 
-from app.config import settings
+from app.init import settings
 from app.schemas import MAX_CONVERT_ITEMS
 from harness.datasets import with_settings
 from harness.events import LambdaContext, http_v2
@@ -169,7 +169,7 @@ def test_batches_of_names_never_seen_leave_no_memory_behind() -> None:
 def generous(monkeypatch: pytest.MonkeyPatch) -> None:
     """Thresholds that accept the largest order a body can carry (a business may set them)."""
     from app.datasets import SETTING_INT_MAX, setting_values
-    from app.reference import cache
+    from app.init import cache
 
     current = cache.snapshot()
     values = {
@@ -179,14 +179,11 @@ def generous(monkeypatch: pytest.MonkeyPatch) -> None:
     }
     loose = with_settings(current, values)
 
-    class Fixed:
-        def snapshot(self) -> Any:
-            return loose
+    async def asnapshot() -> Any:
+        return loose
 
-        async def asnapshot(self) -> Any:
-            return loose
-
-    monkeypatch.setattr("app.routes.orders.cache", Fixed())
+    monkeypatch.setattr(cache, "snapshot", lambda: loose)  # what every route is served from
+    monkeypatch.setattr(cache, "asnapshot", asnapshot)
 
 
 def order_cases() -> Iterator[Worst]:
@@ -197,7 +194,7 @@ def order_cases() -> Iterator[Worst]:
 
 
 def worst_cases() -> list[Worst]:
-    from app.reference import cache
+    from app.init import cache
 
     snapshot = cache.snapshot()
     return [

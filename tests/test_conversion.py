@@ -15,7 +15,7 @@ import pytest
 
 from app.conversion import conversions
 from app.datasets import VN_LEGACY_WARDS, VN_WARDS
-from app.reference import cache
+from app.init import cache
 from app.schemas import MAX_CONVERT_ITEMS, Conversion, Predecessors
 from harness.events import http_v2
 from harness.http import Reply, get, invoke

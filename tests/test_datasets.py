@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, inspect, select
 
 from app.datasets import DATASETS, SETTINGS, VN_WARDS, Dataset, Key, Route
-from app.reference import cache
+from app.init import cache
 from harness.datasets import DATASET_ROUTES, DATASET_TAGS, DatasetRoute, example_of
 from harness.http import get, problem
 
@@ -175,7 +175,7 @@ def test_a_malformed_key_is_a_422_problem(dataset: Dataset, document: dict[str, 
 
 @by_dataset
 def test_health_counts_every_row_of_its_table(dataset: Dataset) -> None:
-    from app.db import engine
+    from app.init import engine
 
     table = dataset.table.__tablename__
     with engine.connect() as conn:

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from app import __version__, problems
-from app.config import settings
+from app.init import settings
+from app.problems import too_large
 from app.routes import docs
 from harness.databases import Database
 from harness.datasets import DATASET_TAGS
@@ -260,7 +261,11 @@ class TestErrorCatalog:
                     continue
                 example = response["content"]["application/problem+json"]["example"]
                 assert example["type"] in listed, f"{method} {path} {code}"
-                assert example == entries[example["type"]].example_body(), f"{method} {path}"
+                expected = entries[example["type"]].example_body()
+                if code == "413":  # the limit this path has here, not the default's
+                    limit = settings.max_convert_body_bytes if path == "/vn/convert" else None
+                    expected["detail"] = too_large(limit or settings.max_body_bytes)
+                assert example == expected, f"{method} {path}"
 
     def test_the_catalog_states_each_entry_once_and_fully(self) -> None:
         assert len({(e.type, e.status) for e in problems.CATALOG}) == len(problems.CATALOG)
@@ -290,13 +295,19 @@ class TestErrorCatalog:
     def test_the_413_example_follows_the_configured_limit(self, database: Database) -> None:
         result = run_python(
             "import json; from app.main import app\n"
-            "example = app.openapi()['paths']['/orders']['post']['responses']['413']\n"
-            "print(json.dumps(example['content']['application/problem+json']['example']))",
-            {"REFDATA_DATABASE_URL": database.url, "REFDATA_MAX_BODY_BYTES": "2048"},
+            "paths = app.openapi()['paths']\n"
+            "print(json.dumps([paths[p]['post']['responses']['413']['content']"
+            "['application/problem+json']['example'] for p in ('/orders', '/vn/convert')]))",
+            {
+                "REFDATA_DATABASE_URL": database.url,
+                "REFDATA_MAX_BODY_BYTES": "2048",
+                "REFDATA_MAX_CONVERT_BODY_BYTES": "4096",
+            },
         )
         assert result.returncode == 0, result.stderr
-        example = json.loads(result.stdout.splitlines()[-1])
-        assert example["detail"] == "Request bodies are limited to 2048 bytes."
+        orders, convert = json.loads(result.stdout.splitlines()[-1])
+        assert orders["detail"] == "Request bodies are limited to 2048 bytes."
+        assert convert["detail"] == "Request bodies are limited to 4096 bytes."
 
 
 def call(event: Event) -> dict[str, Any]:

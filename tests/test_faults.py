@@ -83,8 +83,7 @@ def place(key: str) -> Reply:
 
 
 def assert_pool_holds_nothing_more_than_its_size() -> None:
-    from app.config import settings
-    from app.db import engine
+    from app.init import engine, settings
 
     pool = engine.pool
     assert isinstance(pool, QueuePool)
@@ -96,8 +95,7 @@ def assert_pool_holds_nothing_more_than_its_size() -> None:
 def test_a_connection_cut_by_the_server_is_replaced_in_process(
     backend: Backend, database: Database
 ) -> None:
-    from app.config import settings
-    from app.db import engine
+    from app.init import engine, settings
 
     assert database.admin_url is not None
     first = place(str(uuid.uuid4()))
@@ -146,7 +144,7 @@ def test_a_locked_sqlite_file_is_a_503_then_the_same_key_places_the_order(
 def test_no_free_connection_in_time_is_a_503_not_a_500(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every pooled connection busy past the pool's timeout (SQLAlchemy's default: 30 s,
     shortened here) is the database being unavailable to this request: 503 + Retry-After."""
-    from app.db import engine
+    from app.init import engine
 
     assert invoke(http_v2("GET", "/countries/VN")).status == 200  # a warm environment
     pool = engine.pool

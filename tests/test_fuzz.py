@@ -39,10 +39,9 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from app import datasets
-from app.config import settings
 from app.datasets import setting_values
+from app.init import cache, settings
 from app.main import app
-from app.reference import cache
 from harness import ADMIN_KEY
 from harness.databases import Database
 from harness.datasets import DATASET_ROUTES
@@ -82,7 +81,10 @@ def leaks(body: str, sent: str) -> list[str]:
 
 
 def _sent(case: Call) -> str:
-    return unquote(f"{case.formatted_path} {case.query!r} {case.body!r}")
+    # The path parameters as JSON too: a 422 echoes a malformed one as its `input` (a key
+    # `.PY` comes back as `".PY"`, which is not a file path the server gave away).
+    parameters = json.dumps(case.path_parameters or {}, ensure_ascii=False)
+    return unquote(f"{case.formatted_path} {parameters} {case.query!r} {case.body!r}")
 
 
 def no_leaks(ctx: CheckContext, response: Response, case: Call) -> bool | None:

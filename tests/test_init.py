@@ -47,7 +47,7 @@ def test_init_connects_once_reads_every_table_and_freezes_gc(database: Database)
     out = run_init(
         """
 import app.lambda_handler
-from app.reference import cache
+from app.init import cache
 rows = dict(cache.current.row_counts)
 print(json.dumps({**counts, "frozen": gc.get_freeze_count(), "rows": rows}))
 """,
@@ -68,14 +68,14 @@ print(json.dumps({**counts, "frozen": gc.get_freeze_count(), "rows": rows}))
 def test_importing_again_builds_nothing_again(database: Database) -> None:
     out = run_init(
         """
-import app.lambda_handler, app.main, app.reference
-cache_before, counts_before = app.reference.cache, dict(counts)
+import app.lambda_handler, app.main, app.init
+cache_before, counts_before = app.init.cache, dict(counts)
 importlib.reload(app.lambda_handler)
-import app.main, app.db
+import app.main, app.init
 print(json.dumps({
     "before": counts_before,
     "after": counts,
-    "same_cache": app.reference.cache is cache_before,
+    "same_cache": app.init.cache is cache_before,
 }))
 """,
         {"REFDATA_DATABASE_URL": database.url},

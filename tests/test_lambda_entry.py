@@ -81,9 +81,8 @@ class TestSnapStart:
     def test_snapshot_holds_no_connection_and_restore_reconnects_and_reloads(
         self, sql: SqlWindow
     ) -> None:
-        from app.db import engine
+        from app.init import cache, engine
         from app.lambda_handler import after_restore, before_snapshot
-        from app.reference import cache
 
         before = cache.snapshot()
         before_snapshot()

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import anyio
 import pytest
 
+from app.offload import Lanes
 from app.schemas import MAX_CONVERT_ITEMS
 from harness.databases import Database, migrate, table_locked
 from harness.events import ORDER
@@ -98,9 +99,7 @@ def test_a_request_waits_for_a_lane_at_most_its_bound_then_is_told_busy() -> Non
 
 
 def test_warm_lambda_invokes_take_no_thread(fresh: Database) -> None:
-    from app.db import sql_lanes
-    from app.routes.conversion import conversion_lanes
-
+    sql_lanes, conversion_lanes = Lanes.every["database"], Lanes.every["conversion"]
     before = (sql_lanes.threaded, conversion_lanes.threaded)
     placed = post("/orders", json.loads(ORDER))
     assert placed.status == 201

@@ -15,11 +15,11 @@ from mangum import Mangum
 from sqlalchemy import create_engine, insert, text
 from sqlalchemy.pool import NullPool
 
-from app import orders, problems
+from app import init, orders, problems
 from app.datasets import setting_values
-from app.db import engine, in_session
+from app.init import cache, engine
 from app.models import Order
-from app.reference import Snapshot, cache
+from app.reference import Snapshot
 from app.schemas import OrderPage, OrderRead, QuoteRead
 from harness.databases import Database
 from harness.datasets import with_settings
@@ -225,7 +225,9 @@ def test_a_retry_after_a_threshold_change_still_returns_the_original(
     assert first.status == 201
     current = cache.snapshot()
     lowered = with_settings(current, {**setting_values(current), "max_order_total_vnd": 100_000})
-    monkeypatch.setattr("app.routes.orders.cache", FixedCache(lowered))
+    fixed = FixedCache(lowered)
+    monkeypatch.setattr(cache, "snapshot", fixed.snapshot)  # what every route is served from
+    monkeypatch.setattr(cache, "asnapshot", fixed.asnapshot)
     retry = post("/orders", BODY, key=key)
     assert (retry.status, retry.json()) == (201, first.json())
     # A new order under the new threshold is refused.
@@ -310,7 +312,7 @@ def test_constraint_violations_are_409_or_422_never_500(database: Database) -> N
     async def insert_raw(request: Request, row: dict[str, Any]) -> None:
         typed = {**row, "id": uuid.UUID(row["id"])}
         typed["created_at"] = datetime.fromisoformat(row["created_at"])
-        await in_session(
+        await init.database.in_session(
             request.scope, lambda session: session.execute(insert(Order), [typed]), str
         )
 

@@ -7,9 +7,10 @@ from typing import Any
 import pytest
 
 from app.datasets import setting_values
+from app.init import cache
 from app.orders import Thresholds, quote, request_hash, shipping_fee
 from app.problems import OrderingUnavailable, OrderRejected
-from app.reference import Snapshot, cache
+from app.reference import Snapshot
 from app.schemas import OrderCreate
 from harness.datasets import with_settings
 

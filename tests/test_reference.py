@@ -6,8 +6,9 @@ import dataclasses
 
 import pytest
 
-from app.datasets import COUNTRIES, DATASETS, Dataset, parse_setting
-from app.reference import ReferenceCache, Snapshot, cache, fold
+from app.datasets import COUNTRIES, CURRENCIES, DATASETS, Dataset, parse_setting
+from app.init import cache
+from app.reference import ReferenceCache, Snapshot, fold
 from harness.datasets import example_of
 from harness.sql import ServerStatements, SqlWindow
 
@@ -60,7 +61,7 @@ def test_mistyped_settings_are_refused(value: str, value_type: str) -> None:
 def test_a_load_reads_each_table_once_on_the_pooled_connection(
     sql: SqlWindow, server_statements: ServerStatements | None
 ) -> None:
-    from app.db import engine
+    from app.init import engine
 
     fresh = ReferenceCache(engine)
     snapshot = fresh.load()
@@ -77,10 +78,15 @@ def test_snapshots_are_immutable() -> None:
     snapshot = cache.snapshot()
     with pytest.raises(dataclasses.FrozenInstanceError):
         snapshot.version = 2  # type: ignore[misc]
+    with pytest.raises(TypeError):  # no dataset can be swapped out of a held snapshot
+        snapshot.datasets[COUNTRIES.name] = snapshot[CURRENCIES]  # type: ignore[index]
+    with pytest.raises(TypeError):
+        del snapshot.datasets[COUNTRIES.name]  # type: ignore[attr-defined]
+    assert snapshot[COUNTRIES].dataset is COUNTRIES
 
 
 def test_a_reload_swaps_in_a_new_snapshot_and_readers_keep_theirs() -> None:
-    from app.db import engine
+    from app.init import engine
 
     other = ReferenceCache(engine)
     held: Snapshot = other.load()

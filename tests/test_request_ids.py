@@ -219,7 +219,7 @@ def emf_lines(text: str) -> list[dict[str, Any]]:
 
 
 def test_no_emf_on_the_console_under_uvicorn_by_default(capfd: pytest.CaptureFixture[str]) -> None:
-    from app.config import settings
+    from app.init import settings
 
     if settings.emf_metrics or os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
         pytest.skip("this session is not configured as a developer's console")

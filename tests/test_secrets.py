@@ -112,7 +112,7 @@ def test_a_reference_is_an_arn_a_name_or_ssm_name(text: str, service: str, shown
 )
 def test_a_malformed_reference_fails_at_import_naming_the_variable(text: str) -> None:
     result = run_python(
-        "import app.config",
+        "import app.init",  # INIT parses the settings first
         {"REFDATA_DATABASE_SECRET": text, "REFDATA_DATABASE_URL": ""},
     )
     assert result.returncode != 0
@@ -669,7 +669,7 @@ def test_the_sdk_client_imports_boto3_and_the_extension_client_does_not(
     superuser(login_database, f"ALTER ROLE {ROLE} PASSWORD '{password}'")
     arn = aws.create_secret(unique("sdk-database"), rds_secret(login_database, password))
     probe = (
-        "import sys, app.lambda_handler as h; from app.reference import cache; "
+        "import sys, app.lambda_handler as h; from app.init import cache; "
         "print(cache.current is not None, 'boto3' in sys.modules, 'botocore' in sys.modules)"
     )
     common = {"REFDATA_DATABASE_SECRET": arn, "REFDATA_DATABASE_URL": ""}

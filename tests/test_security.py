@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import pytest
 
-from app.config import settings
+from app.init import settings
 from app.problems import PayloadTooLarge, encode, too_large
 from harness import ADMIN_KEY, ORDERS_KEY
 from harness.databases import Database

@@ -56,6 +56,25 @@ def test_the_makefile_builds_the_venv_with_the_runtime_python() -> None:
         assert found[1] == TARGET_VERSION  # the interpreter it makes .venv with
 
 
+def planned(target: str) -> str:
+    """What `make TARGET` would run from nothing (`-n -B`: every step printed, none run)."""
+    return subprocess.run(
+        ["make", "-n", "-B", "--no-print-directory", target],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
+def test_make_run_installs_only_what_serving_needs() -> None:
+    run = planned("run")
+    installs = [line for line in run.splitlines() if "pip install" in line]
+    assert any(line.endswith("-e . uvicorn") for line in installs), installs
+    assert "[dev]" not in run  # no test, lint or benchmark toolchain to serve an API
+    assert "'.[dev]'" in planned("lint")  # the other targets get it
+
+
 def find_python(version: str, target: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(REPO / "deploy" / "find-python"), version],

@@ -10,12 +10,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import Request
+from fastapi import APIRouter, Request
 from sqlalchemy import event, update
 from sqlalchemy.orm import Session
 
-from app.config import settings
-from app.credentials import admin as admin_secret
 from app.datasets import (
     CURRENCIES,
     SETTING_INT_MAX,
@@ -24,7 +22,6 @@ from app.datasets import (
     SettingValue,
     parse_setting,
 )
-from app.db import in_session, sql_lanes
 from app.keys import ApiKey, guarded_router
 from app.models import ReferenceVersion, Setting
 from app.problems import (
@@ -38,16 +35,10 @@ from app.problems import (
     TooBusy,
     responses,
 )
-from app.reference import Snapshot, cache
+from app.reference import Snapshot
 from app.routes import operation_id
 from app.schemas import CacheRefreshed, SettingUpdate, SettingUpdated
-
-admin_key = ApiKey("admin key", settings.admin_api_key, admin_secret, AdminKeyUnavailable)
-ADMIN = admin_key.problems
-
-router = guarded_router(
-    admin_key, prefix="/admin", tags=["admin"], generate_unique_id_function=operation_id
-)
+from app.services import Services
 
 
 def check_value(key: str, value_type: str, value: SettingValue, snapshot: Snapshot) -> str:
@@ -73,80 +64,96 @@ def check_value(key: str, value_type: str, value: SettingValue, snapshot: Snapsh
     return value
 
 
-@router.put(
-    "/settings/{key}",
-    summary="Change a setting",
-    response_model=SettingUpdated,
-    responses=responses(
-        *ADMIN,
-        NotFound,
-        PayloadTooLarge,
-        InvalidRequest,
-        InvalidSetting,
-        ReferenceDataUnavailable,
-        DatabaseUnavailable,
-        TooBusy,
-    ),
-)
-async def put_setting(
-    key: Annotated[str, SETTINGS.key.path],
-    update_: SettingUpdate,
-    request: Request,
-) -> SettingUpdated:
-    """Change one setting; bumps the reference version in the same transaction."""
-    # Before the unit of work takes a connection: after an earlier write this revalidates,
-    # and with a pool of one (Lambda) it would otherwise wait for the session's own connection.
-    snapshot = await cache.asnapshot()
-
-    def change(session: Session) -> SettingUpdated:
-        row = session.get(Setting, key, with_for_update=True)
-        if row is None:
-            raise NotFound(f"No setting with key {key!r}.")
-        row.value = check_value(key, row.value_type, update_.value, snapshot)
-        version = session.execute(
-            update(ReferenceVersion)
-            .where(ReferenceVersion.id == 1)
-            .values(version=ReferenceVersion.version + 1, updated_at=datetime.now(UTC))
-            .returning(ReferenceVersion.version)
-        ).scalar_one()
-        # Only once the commit has succeeded may this environment drop its snapshot.
-        event.listen(session, "after_commit", _invalidate_cache, once=True)
-        return SettingUpdated(
-            key=row.key,
-            value=parse_setting(row.value, row.value_type),
-            value_type=row.value_type,
-            description=row.description,
-            reference_version=version,
-        )
-
-    return await in_session(request.scope, change, _as_is)
-
-
 def _as_is(updated: SettingUpdated) -> SettingUpdated:
     return updated
 
 
-def _invalidate_cache(session: Session) -> None:
-    cache.invalidate()
+def routes(services: Services) -> APIRouter:
+    """The admin routes, behind the admin key: settings written through
+    `services.database`, `services.cache` invalidated or reloaded."""
+    cache, database, settings = services.cache, services.database, services.settings
+    in_session = database.in_session
 
-
-@router.post(
-    "/cache/refresh",
-    summary="Reload this environment's cache now",
-    response_model=CacheRefreshed,
-    responses=responses(*ADMIN, ReferenceDataUnavailable, TooBusy),
-)
-async def refresh_cache(request: Request) -> CacheRefreshed:
-    """Reload all reference data in this execution environment now."""
-    # A whole load (every table read and indexed): off the event loop, as all SQL is.
-    snapshot = await sql_lanes.run(request.scope, cache.try_load)
-    if snapshot is None:
-        raise ReferenceDataUnavailable(
-            "The database could not be read; the current snapshot is kept.",
-            headers={"Retry-After": "5"},
-        )
-    return CacheRefreshed(
-        reference_version=snapshot.version,
-        load_ms=round(snapshot.load_ms, 3),
-        row_counts=dict(snapshot.row_counts),
+    admin_key = ApiKey(
+        "admin key", settings.admin_api_key, services.secrets.admin, AdminKeyUnavailable
     )
+
+    guard = admin_key.problems
+
+    router = guarded_router(
+        admin_key, prefix="/admin", tags=["admin"], generate_unique_id_function=operation_id
+    )
+
+    @router.put(
+        "/settings/{key}",
+        summary="Change a setting",
+        response_model=SettingUpdated,
+        responses=responses(
+            *guard,
+            NotFound,
+            PayloadTooLarge,
+            InvalidRequest,
+            InvalidSetting,
+            ReferenceDataUnavailable,
+            DatabaseUnavailable,
+            TooBusy,
+        ),
+    )
+    async def put_setting(
+        key: Annotated[str, SETTINGS.key.path],
+        update_: SettingUpdate,
+        request: Request,
+    ) -> SettingUpdated:
+        """Change one setting; bumps the reference version in the same transaction."""
+        # Before the unit of work takes a connection: after an earlier write this revalidates,
+        # and with a pool of one (Lambda) it would otherwise wait for the session's own connection.
+        snapshot = await cache.asnapshot()
+
+        def change(session: Session) -> SettingUpdated:
+            row = session.get(Setting, key, with_for_update=True)
+            if row is None:
+                raise NotFound(f"No setting with key {key!r}.")
+            row.value = check_value(key, row.value_type, update_.value, snapshot)
+            version = session.execute(
+                update(ReferenceVersion)
+                .where(ReferenceVersion.id == 1)
+                .values(version=ReferenceVersion.version + 1, updated_at=datetime.now(UTC))
+                .returning(ReferenceVersion.version)
+            ).scalar_one()
+            # Only once the commit has succeeded may this environment drop its snapshot.
+            event.listen(session, "after_commit", _invalidate_cache, once=True)
+            return SettingUpdated(
+                key=row.key,
+                value=parse_setting(row.value, row.value_type),
+                value_type=row.value_type,
+                description=row.description,
+                reference_version=version,
+            )
+
+        return await in_session(request.scope, change, _as_is)
+
+    def _invalidate_cache(session: Session) -> None:
+        cache.invalidate()
+
+    @router.post(
+        "/cache/refresh",
+        summary="Reload this environment's cache now",
+        response_model=CacheRefreshed,
+        responses=responses(*guard, ReferenceDataUnavailable, TooBusy),
+    )
+    async def refresh_cache(request: Request) -> CacheRefreshed:
+        """Reload all reference data in this execution environment now."""
+        # A whole load (every table read and indexed): off the event loop, as all SQL is.
+        snapshot = await database.lanes.run(request.scope, cache.try_load)
+        if snapshot is None:
+            raise ReferenceDataUnavailable(
+                "The database could not be read; the current snapshot is kept.",
+                headers={"Retry-After": "5"},
+            )
+        return CacheRefreshed(
+            reference_version=snapshot.version,
+            load_ms=round(snapshot.load_ms, 3),
+            row_counts=dict(snapshot.row_counts),
+        )
+
+    return router

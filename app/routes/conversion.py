@@ -14,7 +14,6 @@ from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
 from pydantic_core import from_json
 
-from app.config import settings
 from app.conversion import Conversions, conversions
 from app.datasets import (
     VN_LEGACY_DISTRICTS,
@@ -35,8 +34,8 @@ from app.problems import (
     invalid,
     responses,
 )
-from app.reference import Item, Snapshot, cache
-from app.responses import CachedJSON, ok, schema_of
+from app.reference import Item, Snapshot
+from app.responses import CachedJSON, cached_headers, ok, schema_of
 from app.routes import operation_id
 from app.routes.datasets import not_found
 from app.schemas import (
@@ -48,6 +47,7 @@ from app.schemas import (
     Predecessors,
     name_length,
 )
+from app.services import Services
 
 # Not a dataset's tag: these routes answer from several datasets, and are not the generic ones.
 TAG = Tag(
@@ -58,11 +58,6 @@ TAG = Tag(
 
 # An old or new unit's code, looked up in the snapshot.
 LOOKUP = (NotFound, InvalidRequest, ReferenceDataUnavailable)
-
-router = APIRouter(tags=[TAG.name], generate_unique_id_function=operation_id)
-
-# Batches under a server: at most this many at once, each in a worker thread.
-conversion_lanes = Lanes("conversion", settings.convert_workers, settings.queue_timeout_seconds)
 
 OldWardCode = Annotated[int, VN_LEGACY_WARDS.lookup.path]
 OldDistrictCode = Annotated[int, VN_LEGACY_DISTRICTS.lookup.path]
@@ -75,94 +70,102 @@ _KINDS = (
 )
 
 
-async def _answer(
-    dataset: Dataset, code: int, lookup: Callable[[Conversions, int], Item | None]
-) -> Response:
-    answer = lookup(conversions(await cache.asnapshot()), code)
-    if answer is None:
-        raise not_found(dataset, code)  # as the dataset's own routes say it
-    return CachedJSON(answer.body, answer.etag)
+def routes(services: Services) -> APIRouter:
+    """The conversion routes, answered from `services.cache`."""
+    router = APIRouter(tags=[TAG.name], generate_unique_id_function=operation_id)
+    cache = services.cache
+    headers = cached_headers(services.settings.http_max_age_seconds)
+    # Batches under a server: at most this many at once, each in a worker thread.
+    config = services.settings
+    conversion_lanes = Lanes("conversion", config.convert_workers, config.queue_timeout_seconds)
 
+    async def answer(
+        dataset: Dataset, code: int, lookup: Callable[[Conversions, int], Item | None]
+    ) -> Response:
+        found = lookup(conversions(await cache.asnapshot()), code)
+        if found is None:
+            raise not_found(dataset, code)  # as the dataset's own routes say it
+        return CachedJSON(found.body, found.etag, headers)
 
-@router.get(
-    "/vn/legacy/wards/{code}/successors",
-    summary="What an old ward is now",
-    description="The new ward(s) and province an old ward went into. A ward split between "
-    "several new wards is `ambiguous` and lists every candidate, never a single guess; the one "
-    f"the official table gives the whole population is marked `default`. {_KINDS}",
-    response_model=None,
-    responses={**ok(Conversion), **responses(*LOOKUP)},
-)
-async def get_vn_legacy_ward_successors(code: OldWardCode) -> Response:
-    return await _answer(VN_LEGACY_WARDS, code, Conversions.ward)
+    @router.get(
+        "/vn/legacy/wards/{code}/successors",
+        summary="What an old ward is now",
+        description="The new ward(s) and province an old ward went into. A ward split between "
+        "several new wards is `ambiguous` and lists every candidate, never a single guess; the one "
+        f"the official table gives the whole population is marked `default`. {_KINDS}",
+        response_model=None,
+        responses={**ok(Conversion), **responses(*LOOKUP)},
+    )
+    async def get_vn_legacy_ward_successors(code: OldWardCode) -> Response:
+        return await answer(VN_LEGACY_WARDS, code, Conversions.ward)
 
+    @router.get(
+        "/vn/legacy/districts/{code}/successors",
+        summary="What an old district is now",
+        description="The new wards an old district's area went into, and its new province. The "
+        "district level was abolished: one new ward is `resolved` (island districts became "
+        "special zones), several are `ambiguous`.",
+        response_model=None,
+        responses={**ok(Conversion), **responses(*LOOKUP)},
+    )
+    async def get_vn_legacy_district_successors(code: OldDistrictCode) -> Response:
+        return await answer(VN_LEGACY_DISTRICTS, code, Conversions.district)
 
-@router.get(
-    "/vn/legacy/districts/{code}/successors",
-    summary="What an old district is now",
-    description="The new wards an old district's area went into, and its new province. The "
-    "district level was abolished: one new ward is `resolved` (island districts became "
-    "special zones), several are `ambiguous`.",
-    response_model=None,
-    responses={**ok(Conversion), **responses(*LOOKUP)},
-)
-async def get_vn_legacy_district_successors(code: OldDistrictCode) -> Response:
-    return await _answer(VN_LEGACY_DISTRICTS, code, Conversions.district)
+    @router.get(
+        "/vn/legacy/provinces/{code}/successors",
+        summary="What an old province is now",
+        description="The new province an old province went into, whole: `unchanged` when alone, "
+        "`whole` when merged with others. (Its wards are not listed: ask for each ward.)",
+        response_model=None,
+        responses={**ok(Conversion), **responses(*LOOKUP)},
+    )
+    async def get_vn_legacy_province_successors(code: OldProvinceCode) -> Response:
+        return await answer(VN_LEGACY_PROVINCES, code, Conversions.province)
 
+    @router.get(
+        "/vn/wards/{code}/predecessors",
+        summary="What a new ward was formed from",
+        description="The old wards (and, for special zones, districts) a ward of today was formed "
+        f"from, each with how it went in. {_KINDS}",
+        response_model=None,
+        responses={**ok(Predecessors), **responses(*LOOKUP)},
+    )
+    async def get_vn_ward_predecessors(code: WardCode) -> Response:
+        return await answer(VN_WARDS, code, Conversions.predecessors)
 
-@router.get(
-    "/vn/legacy/provinces/{code}/successors",
-    summary="What an old province is now",
-    description="The new province an old province went into, whole: `unchanged` when alone, "
-    "`whole` when merged with others. (Its wards are not listed: ask for each ward.)",
-    response_model=None,
-    responses={**ok(Conversion), **responses(*LOOKUP)},
-)
-async def get_vn_legacy_province_successors(code: OldProvinceCode) -> Response:
-    return await _answer(VN_LEGACY_PROVINCES, code, Conversions.province)
+    @router.post(
+        "/vn/convert",
+        summary="Convert a batch of old addresses",
+        description=f"Up to {MAX_CONVERT_ITEMS:,} old addresses, each by code (`ward_code`, "
+        "`district_code` or `province_code`) or by names (`province`, with `district` and `ward` "
+        "when known). Names match ignoring case, accents and punctuation; the type words are "
+        "optional and TP., T., Q., H., TX., P., X., TT. are understood. The answers are in the "
+        "order given, each `resolved`, `ambiguous` (every candidate listed), `not_found` "
+        "(`unmatched` says which part) or `invalid` (the item is malformed): one bad item never "
+        "fails the batch. Only a name over 100 characters (as written or once NFKC-normalised: no "
+        "address has one) makes the whole batch a 422, before any item is converted. Runs no SQL.",
+        response_model=None,
+        responses={
+            **ok(ConvertResponse),
+            **responses(PayloadTooLarge, InvalidRequest, ReferenceDataUnavailable, TooBusy),
+        },
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": schema_of(ConvertRequest, "validation")}
+                },
+            }
+        },
+    )
+    async def convert_vn_addresses(request: Request) -> Response:
+        body = await request.body()  # a client gone mid-body: ClientDisconnect, a 400
+        snapshot = await cache.asnapshot()
+        # A batch is parsed, validated and answered off the event loop (on Lambda, inline).
+        answers = await conversion_lanes.run(request.scope, _convert, snapshot, body)
+        return Response(answers, media_type="application/json")
 
-
-@router.get(
-    "/vn/wards/{code}/predecessors",
-    summary="What a new ward was formed from",
-    description="The old wards (and, for special zones, districts) a ward of today was formed "
-    f"from, each with how it went in. {_KINDS}",
-    response_model=None,
-    responses={**ok(Predecessors), **responses(*LOOKUP)},
-)
-async def get_vn_ward_predecessors(code: WardCode) -> Response:
-    return await _answer(VN_WARDS, code, Conversions.predecessors)
-
-
-@router.post(
-    "/vn/convert",
-    summary="Convert a batch of old addresses",
-    description=f"Up to {MAX_CONVERT_ITEMS:,} old addresses, each by code (`ward_code`, "
-    "`district_code` or `province_code`) or by names (`province`, with `district` and `ward` "
-    "when known). Names match ignoring case, accents and punctuation; the type words are "
-    "optional and TP., T., Q., H., TX., P., X., TT. are understood. The answers are in the "
-    "order given, each `resolved`, `ambiguous` (every candidate listed), `not_found` "
-    "(`unmatched` says which part) or `invalid` (the item is malformed): one bad item never "
-    "fails the batch. Only a name over 100 characters (as written or once NFKC-normalised: no "
-    "address has one) makes the whole batch a 422, before any item is converted. Runs no SQL.",
-    response_model=None,
-    responses={
-        **ok(ConvertResponse),
-        **responses(PayloadTooLarge, InvalidRequest, ReferenceDataUnavailable, TooBusy),
-    },
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": schema_of(ConvertRequest, "validation")}},
-        }
-    },
-)
-async def convert_vn_addresses(request: Request) -> Response:
-    body = await request.body()  # a client gone mid-body: ClientDisconnect, a 400
-    snapshot = await cache.asnapshot()
-    # A batch is parsed, validated and answered off the event loop (on Lambda, inline).
-    answers = await conversion_lanes.run(request.scope, _convert, snapshot, body)
-    return Response(answers, media_type="application/json")
+    return router
 
 
 def _convert(snapshot: Snapshot, body: bytes) -> bytes:

@@ -16,14 +16,13 @@ from fastapi import APIRouter, Request, Response
 
 from app.datasets import DATASETS, VIETNAM_BEFORE_2025, Dataset, Grouping, Key, Route
 from app.problems import InvalidRequest, NotFound, ReferenceDataUnavailable, responses
-from app.reference import EMPTY, cache
-from app.responses import CachedJSON, ok
+from app.reference import EMPTY, ReferenceCache
+from app.responses import CachedJSON, Headers, cached_headers, ok
 from app.routes import operation_id
 from app.routes.search import SEARCH_DOCS, search
+from app.services import Services
 
 Endpoint = Callable[..., Awaitable[Response]]
-
-router = APIRouter(generate_unique_id_function=operation_id)
 
 _REQUEST = inspect.Parameter("request", inspect.Parameter.KEYWORD_ONLY, annotation=Request)
 
@@ -45,19 +44,19 @@ def not_found(dataset: Dataset, value: Any) -> NotFound:
     return NotFound(f"No {dataset.noun} with {dataset.lookup.name} {value!r}.")
 
 
-def list_endpoint(dataset: Dataset) -> Endpoint:
+def list_endpoint(dataset: Dataset, cache: ReferenceCache, headers: Headers) -> Endpoint:
     name, searchable = dataset.name, bool(dataset.search)
 
     async def endpoint(**parameters: Any) -> Response:
         collection = (await cache.asnapshot()).datasets[name].all
         if searchable:
             collection = search(collection, parameters["request"])
-        return CachedJSON(collection.body, collection.etag)
+        return CachedJSON(collection.body, collection.etag, headers)
 
     return _taking(endpoint, *([_REQUEST] if searchable else []))
 
 
-def get_endpoint(dataset: Dataset) -> Endpoint:
+def get_endpoint(dataset: Dataset, cache: ReferenceCache, headers: Headers) -> Endpoint:
     name, key, normalise = dataset.name, dataset.lookup.name, dataset.lookup.normalise
 
     async def endpoint(**parameters: Any) -> Response:
@@ -65,12 +64,14 @@ def get_endpoint(dataset: Dataset) -> Endpoint:
         item = (await cache.asnapshot()).datasets[name].by_key.get(normalise(value))
         if item is None:
             raise not_found(dataset, value)
-        return CachedJSON(item.body, item.etag)
+        return CachedJSON(item.body, item.etag, headers)
 
     return _taking(endpoint, _path(dataset.lookup))
 
 
-def group_endpoint(dataset: Dataset, grouping: Grouping) -> Endpoint:
+def group_endpoint(
+    dataset: Dataset, grouping: Grouping, cache: ReferenceCache, headers: Headers
+) -> Endpoint:
     parent = grouping.parent
     name, field, searchable = dataset.name, grouping.field, bool(dataset.search)
     parent_name, key, normalise = parent.name, parent.lookup.name, parent.lookup.normalise
@@ -85,7 +86,7 @@ def group_endpoint(dataset: Dataset, grouping: Grouping) -> Endpoint:
         collection = snapshot.datasets[name].groups[field].get(owner.record[primary_key], EMPTY)
         if searchable:
             collection = search(collection, parameters["request"])
-        return CachedJSON(collection.body, collection.etag)
+        return CachedJSON(collection.body, collection.etag, headers)
 
     return _taking(endpoint, *([_REQUEST] if searchable else []), _path(parent.lookup))
 
@@ -120,22 +121,32 @@ def _add(
     )
 
 
-def _add_routes(router: APIRouter, dataset: Dataset) -> None:
+def _add_routes(
+    router: APIRouter, dataset: Dataset, cache: ReferenceCache, headers: Headers
+) -> None:
     """Its list, its get, then the groups under its records: the order /docs shows."""
     if dataset.list_route is not None:
-        _add(router, dataset.list_route, list_endpoint(dataset), dataset, many=True, keyed=False)
+        endpoint = list_endpoint(dataset, cache, headers)
+        _add(router, dataset.list_route, endpoint, dataset, many=True, keyed=False)
     if dataset.get_route is not None:
-        _add(router, dataset.get_route, get_endpoint(dataset), dataset, many=False, keyed=True)
+        endpoint = get_endpoint(dataset, cache, headers)
+        _add(router, dataset.get_route, endpoint, dataset, many=False, keyed=True)
     for child in DATASETS:
         for grouping in child.groups:
             if grouping.parent is dataset and grouping.route is not None:
-                endpoint = group_endpoint(child, grouping)
+                endpoint = group_endpoint(child, grouping, cache, headers)
                 _add(router, grouping.route, endpoint, child, many=True, keyed=True)
 
 
-# Starlette tries a request against the routes in order, and each route it passes costs
-# time: the old units' browsing routes, the least asked for, are a router of their own,
-# mounted after the conversion routes (app/main.py).
-legacy_router = APIRouter(generate_unique_id_function=operation_id)
-for _dataset in DATASETS:
-    _add_routes(legacy_router if _dataset.tag is VIETNAM_BEFORE_2025 else router, _dataset)
+def routes(services: Services) -> tuple[APIRouter, APIRouter]:
+    """Every dataset's GET routes, served from `services.cache`: today's datasets, and the
+    old units' (VIETNAM_BEFORE_2025). Starlette tries a request against the routes in order,
+    and each route it passes costs time: the old units' browsing routes, the least asked
+    for, are a router of their own, mounted after the conversion routes (app/main.py)."""
+    router = APIRouter(generate_unique_id_function=operation_id)
+    legacy_router = APIRouter(generate_unique_id_function=operation_id)
+    headers = cached_headers(services.settings.http_max_age_seconds)
+    for dataset in DATASETS:
+        chosen = legacy_router if dataset.tag is VIETNAM_BEFORE_2025 else router
+        _add_routes(chosen, dataset, services.cache, headers)
+    return router, legacy_router
