@@ -291,6 +291,11 @@ def write_sources(path: Path, counts: dict[str, int]) -> None:
         "- the notes' spellings are mapped to three kinds: whole, part, unchanged (plus"
         ' `whole_population` for "part of the area, but the whole population").',
         "",
+        "## Written by hand",
+        "",
+        "`setting.csv`: the default business settings (thresholds in VND), this project's own"
+        " (MIT); this script does not write it.",
+        "",
         "## Row counts",
         "",
         "| file | rows |",

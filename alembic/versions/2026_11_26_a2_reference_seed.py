@@ -1,7 +1,8 @@
-"""Seed reference data from alembic/data/*.csv and the default business settings.
+"""Seed reference data from alembic/data/*.csv, the default business settings among them.
 
-The CSV files are generated once by scripts/generate_data.py and committed, so this
-migration needs neither pycountry nor vietnam-provinces. An empty cell is NULL.
+The CSV files are generated once by scripts/generate_data.py (setting.csv is written by
+hand) and committed, so this migration needs neither pycountry nor vietnam-provinces. They
+are read by alembic/shared/refdata_seed.py, typed by the columns below; an empty cell is NULL.
 
 Revision ID: a2_reference_seed
 Revises: a1_reference_schema
@@ -10,21 +11,17 @@ Create Date: 2026-11-26
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
+from refdata_seed import rows
 
 revision: str = "a2_reference_seed"
 down_revision: str | None = "a1_reference_schema"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
-
-DATA = Path(__file__).resolve().parent.parent / "data"
 
 # Frozen copies of the tables as this revision knows them (never app.models).
 country = sa.table(
@@ -79,53 +76,11 @@ reference_version = sa.table(
     sa.column("updated_at", sa.DateTime(timezone=True)),
 )
 
-# The thresholds the order flow prices and validates with. Amounts are VND, integers.
-SETTINGS = [
-    ("max_order_total_vnd", "50000000", "int", "Largest order total accepted, in VND."),
-    ("max_order_items", "100", "int", "Largest number of items (sum of quantities) in one order."),
-    ("shipping_base_fee_vnd", "30000", "int", "Base shipping fee to another province, in VND."),
-    (
-        "shipping_base_fee_same_province_vnd",
-        "15000",
-        "int",
-        "Base shipping fee when the ward is in the warehouse's province, in VND.",
-    ),
-    ("shipping_fee_per_kg_vnd", "5000", "int", "Added per started kilogram of weight, in VND."),
-    (
-        "free_shipping_threshold_vnd",
-        "1000000",
-        "int",
-        "Orders whose subtotal reaches this amount ship free, in VND.",
-    ),
-    (
-        "warehouse_province_code",
-        "79",
-        "int",
-        "Province the warehouse ships from (79: Hồ Chí Minh).",
-    ),
-    ("currency", "VND", "str", "Currency of every amount."),
-]
-
-INTEGER_COLUMNS = {"code", "phone_code", "province_code"}
-
-
-def _read(name: str) -> list[dict[str, Any]]:
-    with (DATA / f"{name}.csv").open(encoding="utf-8", newline="") as f:
-        return [
-            {
-                key: (int(value) if key in INTEGER_COLUMNS and name.startswith("vn_") else value)
-                if value != ""
-                else None
-                for key, value in row.items()
-            }
-            for row in csv.DictReader(f)
-        ]
-
 
 def upgrade() -> None:
-    op.bulk_insert(country, _read("country"))
-    op.bulk_insert(currency, _read("currency"))
-    subdivisions = _read("subdivision")
+    op.bulk_insert(country, rows(country))
+    op.bulk_insert(currency, rows(currency))
+    subdivisions = rows(subdivision)
     # Parents first, so the self-referencing foreign key holds after every statement.
     op.bulk_insert(subdivision, [row for row in subdivisions if row["parent_code"] is None])
     remaining = [row for row in subdivisions if row["parent_code"] is not None]
@@ -137,15 +92,10 @@ def upgrade() -> None:
         op.bulk_insert(subdivision, ready)
         inserted.update(row["code"] for row in ready)
         remaining = [row for row in remaining if row["code"] not in inserted]
-    op.bulk_insert(vn_province, _read("vn_province"))
-    op.bulk_insert(vn_ward, _read("vn_ward"))
-    op.bulk_insert(
-        setting,
-        [
-            dict(zip(("key", "value", "value_type", "description"), s, strict=True))
-            for s in SETTINGS
-        ],
-    )
+    op.bulk_insert(vn_province, rows(vn_province))
+    op.bulk_insert(vn_ward, rows(vn_ward))
+    # The thresholds the order flow prices and validates with (amounts in VND, integers).
+    op.bulk_insert(setting, rows(setting))
     op.bulk_insert(reference_version, [{"id": 1, "version": 1, "updated_at": datetime.now(UTC)}])
 
 

@@ -12,20 +12,18 @@ Create Date: 2026-12-01
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
+from refdata_seed import rows
 
 revision: str = "a4_vn_legacy"
 down_revision: str | None = "a3_orders"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-DATA = Path(__file__).resolve().parent.parent / "data"
 KINDS = "kind IN ('whole', 'part', 'unchanged')"
 
 
@@ -47,15 +45,6 @@ def _references(table: str, column: str, target: str) -> sa.ForeignKeyConstraint
     return sa.ForeignKeyConstraint(
         [column], [f"{target}.code"], name=f"fk_{table}_{column}_{target}"
     )
-
-
-def _read(name: str, types: Mapping[str, type]) -> list[dict[str, Any]]:
-    with (DATA / f"{name}.csv").open(encoding="utf-8", newline="") as f:
-        rows = list(csv.DictReader(f))
-    convert: dict[type, Callable[[str], Any]] = {int: int, bool: lambda v: v == "true", str: str}
-    return [
-        {key: convert[types.get(key, str)](value) for key, value in row.items()} for row in rows
-    ]
 
 
 def upgrade() -> None:
@@ -107,26 +96,15 @@ def upgrade() -> None:
         _references("vn_province_conversion", "old_province_code", "vn_legacy_province"),
         _references("vn_province_conversion", "new_province_code", "vn_province"),
     )
-    codes = {"code": int, "phone_code": int, "province_code": int, "district_code": int}
-    flags = {"listed_2025_01": bool, "existed_2025_06_30": bool}
-    op.bulk_insert(provinces, _read("vn_legacy_province", codes))
-    op.bulk_insert(districts, _read("vn_legacy_district", codes))
-    op.bulk_insert(wards, _read("vn_legacy_ward", {**codes, **flags}))
-    op.bulk_insert(
+    for table in (
+        provinces,
+        districts,
+        wards,
         ward_conversions,
-        _read(
-            "vn_ward_conversion",
-            {"old_ward_code": int, "new_ward_code": int, "whole_population": bool},
-        ),
-    )
-    op.bulk_insert(
         district_conversions,
-        _read("vn_district_conversion", {"old_district_code": int, "new_ward_code": int}),
-    )
-    op.bulk_insert(
         province_conversions,
-        _read("vn_province_conversion", {"old_province_code": int, "new_province_code": int}),
-    )
+    ):
+        op.bulk_insert(table, rows(table))
 
 
 def downgrade() -> None:
