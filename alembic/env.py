@@ -11,8 +11,8 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from app.config import load_settings
-from app.credentials import database_url as credentials_url
+from app.kit.secrets import database_url as credentials_url
+from app.kit.settings import load_settings
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):

@@ -17,7 +17,7 @@ from fastapi import Path
 from pydantic import BaseModel
 from sqlalchemy import inspect
 
-from app.db import Base
+from app.kit.db import Base
 from app.models import (
     Country,
     Currency,

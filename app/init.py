@@ -14,11 +14,11 @@ Imported by the entry points (app.main, app.lambda_handler) and by nothing else 
 
 from __future__ import annotations
 
-from app.config import load_settings
-from app.credentials import secrets_of
-from app.db import Database
-from app.logs import configure
-from app.metrics import metrics_for
+from app.kit.db import Database
+from app.kit.logs import configure
+from app.kit.metrics import metrics_for
+from app.kit.secrets import secrets_of
+from app.kit.settings import load_settings
 from app.reference import Freshness, ReferenceCache
 from app.services import Services
 

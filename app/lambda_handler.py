@@ -15,10 +15,10 @@ from mangum.types import ASGI, LambdaConfig, LambdaHandler, Response
 
 from app import INIT_STARTED
 from app.init import cache, engine, settings
-from app.logs import logger
+from app.kit.logs import logger
+from app.kit.runtime import MANAGED_INSTANCES
 from app.main import app
 from app.problems import MEDIA_TYPE, BadEvent, InternalError, ResponseNotEncodable, encode
-from app.runtime import MANAGED_INSTANCES
 
 
 class UnreadableEvent(Exception):
@@ -159,7 +159,7 @@ class Handler:
         self.adapter = Mangum(
             asgi_app,
             # Mangum runs lifespan startup and shutdown on every invoke, so everything
-            # long-lived is built at import instead (see app.db and app.reference).
+            # long-lived is built at import instead (see app.kit.db and app.reference).
             lifespan="off",
             custom_handlers=[_ALB, _HTTPGateway, _APIGateway, _LambdaAtEdge, _Unreadable],
             api_gateway_base_path=api_gateway_base_path,

@@ -12,7 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from app import __version__, problems
 from app.datasets import DATASETS
 from app.init import services  # INIT: the one import that builds
-from app.metrics import publish
+from app.kit.metrics import publish
 from app.middleware import BodyLimit, Edge, Observation
 from app.responses import DocumentedAPI
 from app.routes import conversion, datasets, docs, health, operation_id, orders

@@ -26,7 +26,8 @@ from uuid import uuid4
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.logs import logger, timestamp, write_line
+from app.kit.logs import logger, timestamp, write_line
+from app.kit.runtime import Environment, RequestStats, start_request
 from app.problems import (
     MEDIA_TYPE,
     MalformedRequest,
@@ -36,7 +37,6 @@ from app.problems import (
     instance_of,
     too_large,
 )
-from app.runtime import Environment, RequestStats, start_request
 
 if TYPE_CHECKING:
     from app.reference import ReferenceCache
@@ -211,7 +211,7 @@ class Observation:
     """What a request leaves behind: its log line, and an EMF line when a counter moved.
 
     `cache` is the reference cache whose version, age and counters are reported; `publish`
-    writes one EMF line (app.metrics.publish)."""
+    writes one EMF line (app.kit.metrics.publish)."""
 
     def __init__(self, cache: ReferenceCache, publish: Publish) -> None:
         self.cache = cache
@@ -230,7 +230,7 @@ class Observation:
         cold_start: bool,
     ) -> None:
         """The request's line: request and X-Ray trace ids, path, status, duration, cold
-        start, SQL statements, cache outcome and age, as one JSON object (app/logs.py
+        start, SQL statements, cache outcome and age, as one JSON object (app/kit/logs.py
         write_line), built without a LogRecord, datetime or round(): it is written on every
         invoke. Then the EMF line, if a counter moved since the last one."""
         if logger.isEnabledFor(logging.INFO):

@@ -22,9 +22,9 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from app.config import Settings
-from app.logs import dumps, logger
-from app.offload import Busy
+from app.kit.lanes import Busy
+from app.kit.logs import dumps, logger
+from app.kit.settings import Settings
 from app.reference import CacheUnavailable
 from app.responses import schema_of
 from app.schemas import ProblemDetail
@@ -304,7 +304,7 @@ class BadEvent(Problem):
     documented = False
 
 
-# Bearer keys (app/keys.py): the admin API's and the orders'.
+# Bearer keys (app/kit/keys.py): the admin API's and the orders'.
 
 
 class Unauthorized(Problem):

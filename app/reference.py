@@ -27,12 +27,12 @@ import orjson
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.backoff import Backoff
-from app.config import Settings
 from app.datasets import DATASETS, Dataset, Grouping
-from app.logs import logger
+from app.kit.backoff import Backoff
+from app.kit.logs import logger
+from app.kit.runtime import note
+from app.kit.settings import Settings
 from app.models import ReferenceVersion
-from app.runtime import note
 
 _NOT_WORD = re.compile(r"[\W_]+")
 # The Unicode blocks of combining marks (accents, tones, hooks), left over by NFKD.

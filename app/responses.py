@@ -41,7 +41,7 @@ class CachedJSON(Response):
         ]
 
 
-# Bearer keys routes are guarded by, by scheme name: documented, not run (app/keys.py checks
+# Bearer keys routes are guarded by, by scheme name: documented, not run (app/kit/keys.py checks
 # them), so a guarded request pays for no security dependency.
 _SECURITY: dict[str, dict[str, str]] = {}
 

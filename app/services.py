@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from aws_lambda_powertools import Metrics
 
-    from app.config import Settings
-    from app.credentials import Secrets
-    from app.db import Database
+    from app.kit.db import Database
+    from app.kit.secrets import Secrets
+    from app.kit.settings import Settings
     from app.reference import ReferenceCache
 
 

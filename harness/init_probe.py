@@ -107,7 +107,7 @@ PACKAGE_PROBE = source(
     # The process's resident memory once INIT is done (Linux; what Lambda's "Max Memory
     # Used" reports, as a peak).
     extra='rss = [l for l in open("/proc/self/status") if l.startswith("VmRSS:")]\n'
-    "try:\n    from app.credentials import database as secret\n"
+    "try:\n    from app.kit.secrets import database as secret\n"
     "except ImportError:  # a zip from before secrets by reference\n    secret = None\n"
     'extra = {"health": json.loads(reply["body"]), "compiled": compiled,'
     ' "rss_kib": int(rss[0].split()[1]) if rss else None,'

@@ -238,12 +238,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="refdata-bad-events-") as scratch:
         url = f"sqlite:///{Path(scratch) / 'refdata.db'}"
-        # Before anything imports app.config (alembic's env.py does): the app builds its
+        # Before anything imports app.kit.settings (alembic's env.py does): the app builds its
         # engine from the environment, once.
         os.environ.update(
             REFDATA_DATABASE_URL=url, REFDATA_LOG_LEVEL="ERROR", REFDATA_ORDERS_API_KEY=ORDERS_KEY
         )
-        from harness.databases import migrate  # noqa: PLC0415 -- imports app.config
+        from harness.databases import migrate  # noqa: PLC0415 -- imports app.kit.settings
 
         migrate(url)
         summary = run(args.events, args.seed)

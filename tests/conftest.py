@@ -83,7 +83,7 @@ def pytest_configure(config: pytest.Config) -> None:
     leaks.register("the orders key", os.environ["REFDATA_ORDERS_API_KEY"])
     BACKEND = Backend(config.getoption("--db"))
     if BACKEND.skip_reason is None:
-        # Set before anything (alembic's env.py included) imports app.config.
+        # Set before anything (alembic's env.py included) imports app.kit.settings.
         os.environ["REFDATA_DATABASE_URL"] = BACKEND.main.url
         migrate(BACKEND.main.url)
     else:
@@ -150,7 +150,7 @@ class _CheckedStream:
 def _no_secret_leaves_the_app() -> Iterator[None]:
     """Every response of the in-process app and every line of its log is checked, and so
     are uvicorn servers' logs and replies."""
-    from app.logs import _Sink
+    from app.kit.logs import _Sink
     from app.main import app
     from harness import http, servers
 
@@ -235,7 +235,7 @@ def server_statements(database: Database) -> ServerStatements | None:
 @pytest.fixture
 def log_to(monkeypatch: pytest.MonkeyPatch) -> Callable[[Any], None]:
     """Points refdata's JSON log handler at a stream, at INFO, for the test's duration."""
-    from app.logs import JsonFormatter, logger
+    from app.kit.logs import JsonFormatter, logger
 
     def point(stream: Any) -> None:
         monkeypatch.setattr(logger, "level", logger.level)  # restored after the test

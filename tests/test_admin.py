@@ -12,7 +12,7 @@ import pytest
 
 from app.datasets import setting_values
 from app.init import cache
-from app.logs import JsonFormatter, logger
+from app.kit.logs import JsonFormatter, logger
 from harness import ADMIN_KEY
 from harness.databases import Database
 from harness.events import http_v2

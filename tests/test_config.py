@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.config import Settings
+from app.kit.settings import Settings
 from harness.processes import run_python
 
 

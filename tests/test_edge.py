@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import pytest
 from fastapi import HTTPException
 
+from app.kit.runtime import Environment, RequestStats
 from app.middleware import (
     SECURITY_HEADERS,
     BodyLimit,
@@ -25,7 +26,6 @@ from app.middleware import (
     not_modified,
 )
 from app.problems import MEDIA_TYPE, PayloadTooLarge, encode, too_large
-from app.runtime import Environment, RequestStats
 
 Headers = list[tuple[bytes, bytes]]
 

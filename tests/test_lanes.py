@@ -1,4 +1,4 @@
-"""Under uvicorn, many requests at once: SQL and conversion batches run in lanes (app/offload.py).
+"""Under uvicorn, many requests at once: SQL and conversion batches run in lanes (app/kit/lanes.py).
 
 A request holds a database connection only while its SQL runs, and waits for a lane (holding
 no thread and no connection) at most REFDATA_QUEUE_TIMEOUT_SECONDS: then 503 too-busy with
@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import anyio
 import pytest
 
-from app.offload import Lanes
+from app.kit.lanes import Lanes
 from app.schemas import MAX_CONVERT_ITEMS
 from harness.databases import Database, migrate, table_locked
 from harness.events import ORDER
@@ -59,7 +59,7 @@ def run(function: Callable[..., Awaitable[T]], *args: Any) -> T:
 
 
 def test_work_runs_inline_when_served_alone_and_in_a_lane_thread_otherwise() -> None:
-    from app.offload import Lanes
+    from app.kit.lanes import Lanes
 
     lanes = Lanes("test", 1, 5)
     here = threading.get_ident()
@@ -71,7 +71,7 @@ def test_work_runs_inline_when_served_alone_and_in_a_lane_thread_otherwise() -> 
 
 
 def test_a_request_waits_for_a_lane_at_most_its_bound_then_is_told_busy() -> None:
-    from app.offload import Busy, Lanes
+    from app.kit.lanes import Busy, Lanes
 
     lanes = Lanes("test", 1, 0.2)
     release = threading.Event()

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from app.logs import logger, timestamp, write_line
+from app.kit.logs import logger, timestamp, write_line
 from harness import leaks
 from harness.events import LambdaContext, http_v2, rest_v1
 from harness.http import invoke

@@ -320,7 +320,7 @@ import json, os
 for name in ("AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_LAMBDA_MAX_CONCURRENCY"):
     os.environ.pop(name, None)
 os.environ.update(json.loads({variables!r}))
-from app.runtime import MANAGED_INSTANCES, Environment
+from app.kit.runtime import MANAGED_INSTANCES, Environment
 cold = []
 for _ in range(3):
     Environment.invocations += 1  # as app.middleware.Edge does for every request

@@ -14,7 +14,7 @@ from sqlalchemy.pool import NullPool
 
 import app.models  # noqa: F401 -- registers the tables on Base.metadata
 from app.datasets import DATASETS
-from app.db import Base
+from app.kit.db import Base
 from harness import REPO
 from harness.databases import Database, downgrade, migrate
 

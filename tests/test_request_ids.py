@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from starlette.types import Message
 
-from app.logs import logger
+from app.kit.logs import logger
 from harness import ADMIN_KEY
 from harness.databases import Database
 from harness.events import LambdaContext, http_v2

@@ -1,4 +1,4 @@
-"""Secrets by reference (app/credentials.py), with real parts: moto's Secrets Manager and
+"""Secrets by reference (app/kit/secrets.py), with real parts: moto's Secrets Manager and
 SSM on 127.0.0.1, a double of the Parameters and Secrets extension's HTTP protocol in front
 of it, PostgreSQL logins that need the password, and the handler under AWS's runtime client.
 
@@ -22,9 +22,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from app.backoff import Backoff
-from app.config import ConfigError, SecretRef, load_settings
-from app.credentials import (
+from app.kit.backoff import Backoff
+from app.kit.secrets import (
     Secret,
     SecretUnavailable,
     api_key,
@@ -33,6 +32,7 @@ from app.credentials import (
     extension_reader,
     sdk_reader,
 )
+from app.kit.settings import ConfigError, SecretRef, load_settings
 from harness import ORDERS_KEY, leaks
 from harness.databases import APP_ROLE, Database, migrate
 from harness.events import ORDER, http_v2
@@ -684,7 +684,7 @@ def test_the_leak_watch_sees_a_secret_in_a_log_line() -> None:
     line written to it (written to a buffer here, not to the test's output)."""
     import io
 
-    from app.logs import _Sink
+    from app.kit.logs import _Sink
     from tests.conftest import _CheckedStream
 
     assert _Sink.handler is not None

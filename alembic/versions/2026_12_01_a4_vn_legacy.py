@@ -41,7 +41,7 @@ def _code(name: str, **options: Any) -> sa.Column[Any]:
 
 
 def _references(table: str, column: str, target: str) -> sa.ForeignKeyConstraint:
-    """`column` references `target`.code, named as app.db's naming convention names it."""
+    """`column` references `target`.code, named as app.kit.db's naming convention names it."""
     return sa.ForeignKeyConstraint(
         [column], [f"{target}.code"], name=f"fk_{table}_{column}_{target}"
     )

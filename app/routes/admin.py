@@ -22,7 +22,7 @@ from app.datasets import (
     SettingValue,
     parse_setting,
 )
-from app.keys import ApiKey, guarded_router
+from app.kit.keys import ApiKey, guarded_router
 from app.models import ReferenceVersion, Setting
 from app.problems import (
     AdminKeyUnavailable,

@@ -23,7 +23,7 @@ from app.datasets import (
     Dataset,
     Tag,
 )
-from app.offload import Lanes
+from app.kit.lanes import Lanes
 from app.problems import (
     MAX_ERRORS,
     InvalidRequest,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from app.offload import Lanes
+from app.kit.lanes import Lanes
+from app.kit.runtime import Environment
 from app.reference import CacheUnavailable
 from app.routes import operation_id
-from app.runtime import Environment
 from app.schemas import HealthRead
 from app.services import Services
 

@@ -1,7 +1,7 @@
 """Orders: quote from the cached thresholds, place with one INSERT, read back by id or page.
 
-Every route requires the orders key (app/keys.py), checked before the body is read. SQL runs
-in a database lane (app/db.py `in_session`): under uvicorn a worker thread that holds its
+Every route requires the orders key (app/kit/keys.py), checked before the body is read. SQL runs
+in a database lane (app/kit/db.py `in_session`): under uvicorn a worker thread that holds its
 connection only while the statement runs, and the JSON is encoded there too; on Lambda,
 inline.
 """
@@ -14,7 +14,7 @@ from uuid import UUID
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 
 from app import orders
-from app.keys import ApiKey, guarded_router
+from app.kit.keys import ApiKey, guarded_router
 from app.problems import (
     ORDER_RULES,
     Conflict,

@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     # A secret: it may carry a password, so it never appears in reprs, logs or errors.
     # For local use and SQLite; on Lambda the credentials come by reference (below).
     database_url: SecretStr = SecretStr("sqlite:///./refdata.db")
-    # The database credentials by reference (app/credentials.py): a Secrets Manager secret
+    # The database credentials by reference (app/kit/secrets.py): a Secrets Manager secret
     # in the RDS JSON shape (username, password, host, port, dbname) or one holding a URL,
     # or an SSM SecureString with either. Read at INIT; read again when a login is refused.
     database_secret: SecretRef | None = None

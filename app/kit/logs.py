@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from app.runtime import current_request
+from app.kit.runtime import current_request
 
 # Attributes every LogRecord has; anything else was passed through `extra=` and is logged.
 _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
@@ -44,7 +44,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        # A line logged while a request is in flight (its context: app.runtime) names it.
+        # A line logged while a request is in flight (its context: app.kit.runtime) names it.
         request = current_request()
         if request is not None:
             entry["request_id"] = request.request_id

@@ -1,6 +1,6 @@
 """Secrets by reference: read once per process at INIT, kept in memory, read again on refusal.
 
-Only a reference (app.config.SecretRef: an ARN or a name) lives in the environment. The
+Only a reference (app.kit.settings.SecretRef: an ARN or a name) lives in the environment. The
 value is read at INIT, through the AWS Parameters and Secrets Lambda Extension
 (REFDATA_SECRETS_CLIENT=extension, the default: one GET on localhost, no SDK imported) or
 through Powertools Parameters (`sdk`: boto3, which the Lambda runtime ships). Warm invokes
@@ -8,7 +8,7 @@ use the copy in memory.
 
 A secret is read again, bypassing every cache, only when what it holds is refused: a login
 that fails authentication (the database password was rotated), an admin key that does not
-match. Those reads back off like the reference cache's revalidation (app.backoff): an
+match. Those reads back off like the reference cache's revalidation (app.kit.backoff): an
 expired secret costs one read per back-off window, never one per invoke.
 
 No value ever reaches a log line, a problem body or /health: errors name the reference and
@@ -29,9 +29,9 @@ import orjson
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-from app.backoff import Backoff
-from app.config import SecretRef, Settings
-from app.logs import logger
+from app.kit.backoff import Backoff
+from app.kit.logs import logger
+from app.kit.settings import SecretRef, Settings
 
 T = TypeVar("T")
 

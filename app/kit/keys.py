@@ -19,8 +19,8 @@ from fastapi import APIRouter, Request, Response
 from fastapi.routing import APIRoute
 from pydantic import SecretStr
 
-from app.credentials import Secret, SecretUnavailable
-from app.logs import logger
+from app.kit.logs import logger
+from app.kit.secrets import Secret, SecretUnavailable
 from app.problems import Forbidden, Problem, Unauthorized
 from app.responses import bearer_security
 

@@ -10,11 +10,11 @@ from sqlalchemy import Engine, MetaData, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from starlette.types import Scope
 
-from app.config import Settings
-from app.credentials import Secret, SecretUnavailable
-from app.logs import logger
-from app.offload import Lanes
-from app.runtime import count_statement
+from app.kit.lanes import Lanes
+from app.kit.logs import logger
+from app.kit.runtime import count_statement
+from app.kit.secrets import Secret, SecretUnavailable
+from app.kit.settings import Settings
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -118,7 +118,7 @@ class Database:
         # expire_on_commit=False: what a unit of work wrote is read after its commit.
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         # One lane per connection the pool can give: a request holds a connection only while
-        # its unit of work runs in its lane (app/offload.py), never while it waits for a
+        # its unit of work runs in its lane (app/kit/lanes.py), never while it waits for a
         # thread. SQLite takes one writer at a time, and its busy handler is not fair to
         # writers that wait on the file lock: there, one lane, and the requests queue in the
         # app instead.
