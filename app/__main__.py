@@ -2,7 +2,7 @@
 
 Quiet on purpose. No `Server` header: it tells every client which server and which version
 to aim at. No uvicorn access log: its line carries the query string, where a credential or
-a personal detail can be; refdata's own request line (app/middleware.py) logs the path and
+a personal detail can be; refdata's own request line (app/kit/edge/) logs the path and
 the status, never the query. uvicorn is imported here, never by the app: Lambda does not
 ship it.
 """

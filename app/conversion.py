@@ -28,8 +28,8 @@ from app.datasets import (
     VN_WARD_CONVERSIONS,
     VN_WARDS,
 )
-from app.reference import EMPTY, Collection, Data, Item, Snapshot
 from app.schemas import ByCode, ByNames, InvalidItem
+from app.snapshot.snapshot import EMPTY, Collection, Data, Item, Snapshot
 from app.vn_names import Level, Name, parse, type_of
 
 Record = Mapping[str, Any]

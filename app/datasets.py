@@ -2,7 +2,7 @@
 
 A `Dataset` names its table, the key a URL gives and how it is normalised, the fields `q`
 searches, how its records are grouped under another dataset's, and how it is served. From
-`DATASETS` come the snapshot's part for each (app/reference.py `Data`), the routes and their
+`DATASETS` come the snapshot's part for each (app/snapshot/ `Data`), the routes and their
 OpenAPI (app/routes/datasets.py), the row counts on /health and the tests' route lists.
 Adding a dataset is a model, a migration with its CSV, a schema and one entry here.
 """
@@ -48,7 +48,7 @@ from app.schemas import (
 )
 
 if TYPE_CHECKING:
-    from app.reference import Snapshot  # which imports this module
+    from app.snapshot.snapshot import Snapshot  # which imports this module
 
 
 def _as_read(value: Any) -> Any:

@@ -19,8 +19,8 @@ from app.kit.logs import configure
 from app.kit.metrics import metrics_for
 from app.kit.secrets import secrets_of
 from app.kit.settings import load_settings
-from app.reference import Freshness, ReferenceCache
 from app.services import Services
+from app.snapshot.cache import Freshness, ReferenceCache
 
 settings = load_settings()
 logger = configure(settings.log_level)

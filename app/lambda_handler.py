@@ -159,7 +159,7 @@ class Handler:
         self.adapter = Mangum(
             asgi_app,
             # Mangum runs lifespan startup and shutdown on every invoke, so everything
-            # long-lived is built at import instead (see app.kit.db and app.reference).
+            # long-lived is built at import instead (see app.init).
             lifespan="off",
             custom_handlers=[_ALB, _HTTPGateway, _APIGateway, _LambdaAtEdge, _Unreadable],
             api_gateway_base_path=api_gateway_base_path,

@@ -12,8 +12,8 @@ from fastapi.middleware.cors import CORSMiddleware
 from app import __version__, problems
 from app.datasets import DATASETS
 from app.init import services  # INIT: the one import that builds
+from app.kit.edge import BodyLimit, Edge, Observation
 from app.kit.metrics import publish
-from app.middleware import BodyLimit, Edge, Observation
 from app.responses import DocumentedAPI
 from app.routes import conversion, datasets, docs, health, operation_id, orders
 from app.services import Services
@@ -101,7 +101,7 @@ def create_app(services: Services) -> FastAPI:
             expose_headers=["ETag", "Location", "Retry-After", "Server-Timing"],
             max_age=600,
         )
-    # Outermost: it sees, times and logs every request (see app/middleware.py).
+    # Outermost: it sees, times and logs every request (see app/kit/edge/).
     app.add_middleware(
         Edge,
         body_limit=body_limit,

@@ -37,7 +37,6 @@ from app.problems import (
     UnknownWard,
     WardNotInProvince,
 )
-from app.reference import Snapshot
 from app.schemas import (
     OrderCreate,
     OrderLineRead,
@@ -45,6 +44,7 @@ from app.schemas import (
     QuoteRead,
     ShippingAddress,
 )
+from app.snapshot.snapshot import Snapshot
 
 GRAMS_PER_KG = 1000
 _BIGINT_MAX = 2**63 - 1

@@ -4,7 +4,7 @@ Each `Problem` subclass is one entry: its status, its stable `type` (`urn:refdat
 its kind), its title and an example. Routes raise entries; `responses(*entries)` documents
 them on the routes that raise them; the exception handlers below turn every other error
 (validation, HTTP, database, a bug) into an entry. `encode` writes every problem body: the
-handlers', the edge's 413 (app/middleware.py) and the Lambda handler's (app/lambda_handler.py).
+handlers', the edge's 413 (app/kit/edge/) and the Lambda handler's (app/lambda_handler.py).
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from starlette.requests import ClientDisconnect
 from app.kit.lanes import Busy
 from app.kit.logs import dumps, logger
 from app.kit.settings import Settings
-from app.reference import CacheUnavailable
 from app.responses import schema_of
 from app.schemas import ProblemDetail
+from app.snapshot.cache import CacheUnavailable
 
 MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:refdata:problem:"

@@ -1,5 +1,5 @@
 """Responses from pre-encoded bytes, and the OpenAPI document of models that build no
-validator. Conditional requests (If-None-Match → 304) are answered by app.middleware.Edge
+validator. Conditional requests (If-None-Match → 304) are answered by app.kit.edge.Edge
 from the ETag these carry."""
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from app.kit.db import Database
     from app.kit.secrets import Secrets
     from app.kit.settings import Settings
-    from app.reference import ReferenceCache
+    from app.snapshot.cache import ReferenceCache
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@
 An address names its province, district and ward with or without the unit's type, in full
 or abbreviated, with or without accents: `TP. Hồ Chí Minh`, `Q.1`, `P. Bến Nghé`, `P4`,
 `phuong ben nghe`, `Huyện Côn Đảo`. `core(name, level)` folds case, accents and punctuation
-away (app.reference.fold) and drops a leading type word of that level, so that each of those
+away (app.kit.text.fold) and drops a leading type word of that level, so that each of those
 and the official name reduce to the same key: `ho chi minh`, `1`, `ben nghe`. A number keeps
 no leading zeros (`Phường 04` is `4`).
 
@@ -19,7 +19,7 @@ import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
 
-from app.reference import fold
+from app.kit.text import fold
 
 
 class Level(StrEnum):

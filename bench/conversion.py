@@ -57,8 +57,8 @@ def wards() -> list[dict[str, str]]:
 @functools.cache
 def batches() -> tuple[bytes, bytes]:
     """(by codes, by names): JSON bodies of POST /vn/convert. Made when first asked for, in
-    design (c)'s process only: this imports app.reference, which loads refdata's snapshot."""
-    from app.reference import fold  # noqa: PLC0415
+    design (c)'s process only."""
+    from app.kit.text import fold  # noqa: PLC0415
 
     return _by_codes_and_names(fold)
 

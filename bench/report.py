@@ -250,7 +250,7 @@ def _cold_section(cold: Mapping[str, Any]) -> list[str]:
     lines += [
         "",
         "The app's own modules by self time (a module's self time includes what its body "
-        "runs: `app.reference` loads the snapshot, `app.kit.db` builds the engine):",
+        "runs: `app.init` builds the engine and loads the snapshot):",
         "",
         "| module | self | cumulative |",
         "|---|--:|--:|",

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 from app.datasets import DATASETS, SETTINGS, Dataset, Grouping, Key, Route, SettingValue
-from app.reference import Item, Snapshot
+from app.snapshot.snapshot import Item, Snapshot
 
 
 def example_of(dataset: Dataset) -> dict[str, Any]:

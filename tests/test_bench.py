@@ -105,7 +105,7 @@ def test_smoke_run_writes_the_report_the_chart_and_sane_counts(
     }
     assert cold["libraries"] > 100
     assert len(cold["top_imports"]) == 10
-    assert any(m["name"] == "app.reference" for m in cold["app_modules"])
+    assert any(m["name"] == "app.init" for m in cold["app_modules"])
     managed = results["managed"]  # Managed Instances: every worker measured
     assert managed["workers"] == len(managed["worker_rss_kib"]) >= 4
     assert all(kib > 0 for kib in managed["worker_rss_kib"])

@@ -1,7 +1,7 @@
-"""The edge's concerns one at a time (app/middleware.py): each uses only what it is given.
+"""The edge's concerns one at a time (app/kit/edge/): each uses only what it is given.
 
 A tiny ASGI app stands in for refdata's, and a stand-in cache and metrics publisher for the
-ones app/main.py passes in: what the edge reports comes from them, not from app.reference.
+ones app/main.py passes in: what the edge reports comes from them, not from app.init.
 """
 
 from __future__ import annotations
@@ -16,15 +16,12 @@ from typing import Any, ClassVar
 import pytest
 from fastapi import HTTPException
 
+from app.kit.edge import Edge
+from app.kit.edge.body_limit import BodyLimit
+from app.kit.edge.conditional import not_modified
+from app.kit.edge.headers import SECURITY_HEADERS, finish_headers
+from app.kit.edge.observation import Observation
 from app.kit.runtime import Environment, RequestStats
-from app.middleware import (
-    SECURITY_HEADERS,
-    BodyLimit,
-    Edge,
-    Observation,
-    finish_headers,
-    not_modified,
-)
 from app.problems import MEDIA_TYPE, PayloadTooLarge, encode, too_large
 
 Headers = list[tuple[bytes, bytes]]

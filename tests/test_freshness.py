@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 
 from app.datasets import DATASETS
-from app.reference import CacheUnavailable, Freshness, Outcome, ReferenceCache
+from app.snapshot.cache import CacheUnavailable, Freshness, Outcome, ReferenceCache
 from harness import ADMIN_KEY
 from harness.databases import Database, migrate
 from harness.postgres import throwaway_server

@@ -172,7 +172,7 @@ def test_a_cold_environment_loads_once_the_database_is_ready(blank_database: Dat
     out = run_init(
         f"""
 started = time.monotonic()
-import app.lambda_handler, app.reference
+import app.lambda_handler, app.init
 imported = time.monotonic()
 from harness.databases import migrate
 first = get("/currencies")[0]

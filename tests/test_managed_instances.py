@@ -323,7 +323,7 @@ os.environ.update(json.loads({variables!r}))
 from app.kit.runtime import MANAGED_INSTANCES, Environment
 cold = []
 for _ in range(3):
-    Environment.invocations += 1  # as app.middleware.Edge does for every request
+    Environment.invocations += 1  # as app.kit.edge.Edge does for every request
     cold.append(Environment.is_cold_start())
 print(json.dumps({{"cold": cold, "managed_instances": MANAGED_INSTANCES}}))
 """

@@ -19,8 +19,8 @@ from app import init, orders, problems
 from app.datasets import setting_values
 from app.init import cache, engine
 from app.models import Order
-from app.reference import Snapshot
 from app.schemas import OrderPage, OrderRead, QuoteRead
+from app.snapshot.snapshot import Snapshot
 from harness.databases import Database
 from harness.datasets import with_settings
 from harness.events import LambdaContext, http_v2, rest_v1

@@ -10,8 +10,8 @@ from app.datasets import setting_values
 from app.init import cache
 from app.orders import Thresholds, quote, request_hash, shipping_fee
 from app.problems import OrderingUnavailable, OrderRejected
-from app.reference import Snapshot
 from app.schemas import OrderCreate
+from app.snapshot.snapshot import Snapshot
 from harness.datasets import with_settings
 
 HCMC, SAI_GON = 79, 26740  # the warehouse's province, and a ward in it

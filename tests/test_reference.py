@@ -8,7 +8,9 @@ import pytest
 
 from app.datasets import COUNTRIES, CURRENCIES, DATASETS, Dataset, parse_setting
 from app.init import cache
-from app.reference import ReferenceCache, Snapshot, fold
+from app.kit.text import fold
+from app.snapshot.cache import ReferenceCache
+from app.snapshot.snapshot import Snapshot
 from harness.datasets import example_of
 from harness.sql import ServerStatements, SqlWindow
 

@@ -35,10 +35,10 @@ from app.problems import (
     TooBusy,
     responses,
 )
-from app.reference import Snapshot
 from app.routes import operation_id
 from app.schemas import CacheRefreshed, SettingUpdate, SettingUpdated
 from app.services import Services
+from app.snapshot.snapshot import Snapshot
 
 
 def check_value(key: str, value_type: str, value: SettingValue, snapshot: Snapshot) -> str:

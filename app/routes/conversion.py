@@ -34,7 +34,6 @@ from app.problems import (
     invalid,
     responses,
 )
-from app.reference import Item, Snapshot
 from app.responses import CachedJSON, cached_headers, ok, schema_of
 from app.routes import operation_id
 from app.routes.datasets import not_found
@@ -48,6 +47,7 @@ from app.schemas import (
     name_length,
 )
 from app.services import Services
+from app.snapshot.snapshot import Item, Snapshot
 
 # Not a dataset's tag: these routes answer from several datasets, and are not the generic ones.
 TAG = Tag(

@@ -16,11 +16,12 @@ from fastapi import APIRouter, Request, Response
 
 from app.datasets import DATASETS, VIETNAM_BEFORE_2025, Dataset, Grouping, Key, Route
 from app.problems import InvalidRequest, NotFound, ReferenceDataUnavailable, responses
-from app.reference import EMPTY, ReferenceCache
 from app.responses import CachedJSON, Headers, cached_headers, ok
 from app.routes import operation_id
 from app.routes.search import SEARCH_DOCS, search
 from app.services import Services
+from app.snapshot.cache import ReferenceCache
+from app.snapshot.snapshot import EMPTY
 
 Endpoint = Callable[..., Awaitable[Response]]
 

@@ -101,7 +101,7 @@ def _page(body: str) -> Response:
 
 
 def _urls(request: Request, *names: str) -> dict[str, str]:
-    # root_path is the API Gateway stage (set by app.middleware.StagePrefix) or "".
+    # root_path is the API Gateway stage (set by app/lambda_handler.py) or "".
     root = request.scope.get("root_path", "")
     urls = {name: _asset_url(root, name) for name in names}
     urls["openapi"] = root + (request.app.openapi_url or "")

@@ -6,10 +6,10 @@ from fastapi import APIRouter, Response
 
 from app.kit.lanes import Lanes
 from app.kit.runtime import Environment
-from app.reference import CacheUnavailable
 from app.routes import operation_id
 from app.schemas import HealthRead
 from app.services import Services
+from app.snapshot.cache import CacheUnavailable
 
 
 def routes(services: Services) -> APIRouter:

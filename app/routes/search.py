@@ -12,9 +12,10 @@ from typing import Any
 
 from fastapi import Request
 
+from app.kit.text import fold
 from app.problems import InvalidRequest
-from app.reference import Collection, fold
 from app.schemas import MAX_NAME_LENGTH, name_length
+from app.snapshot.snapshot import Collection
 
 # For the route decorators: `openapi_extra=SEARCH_DOCS`.
 SEARCH_DOCS: dict[str, Any] = {
