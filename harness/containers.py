@@ -27,11 +27,13 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Self
 
 from harness import REPO
+from harness.init_probe import PACKAGE_PROBE, last_json
 
 STANDINS = REPO / "docker" / "standins"
 CONF = STANDINS / "containers.conf"
@@ -178,21 +180,38 @@ def env_flags(env: Mapping[str, str]) -> list[str]:
     return [flag for name, value in env.items() for flag in ("-e", f"{name}={value}")]
 
 
-class Container:
-    """`podman run -d IMAGE ARGS` on the host's network (it reaches the suite's PostgreSQL on
-    127.0.0.1 and answers there), removed when the block ends."""
+def run_flags(
+    *,
+    env: Mapping[str, str] | None = None,
+    network: str = "host",
+    publish: str | None = None,
+    volumes: Sequence[str] = (),
+    entrypoint: str | None = None,
+    read_only: bool = False,
+) -> list[str]:
+    """`podman run`'s options: the network (the host's by default: it reaches the suite's
+    PostgreSQL on 127.0.0.1 and answers there), a published port (`127.0.0.1:HOST:CONTAINER`),
+    volumes, the environment, another entrypoint, a read-only root."""
+    flags = [f"--network={network}", *env_flags(env or {})]
+    flags += ["-p", publish] if publish else []
+    flags += [flag for volume in volumes for flag in ("-v", volume)]
+    flags += ["--entrypoint", entrypoint] if entrypoint else []
+    flags += ["--read-only"] if read_only else []
+    return flags
 
-    def __init__(self, image: str, *args: str, env: Mapping[str, str] | None = None) -> None:
+
+class Container:
+    """`podman run -d IMAGE ARGS` (options as `run_flags` takes them), removed when the
+    block ends."""
+
+    def __init__(self, image: str, *args: str, **options: Any) -> None:
         self.image = image
         self.args = args
-        self.env = dict(env or {})
+        self.flags = run_flags(**options)
         self.name = f"refdata-test-{uuid.uuid4().hex[:12]}"
 
-    def __enter__(self) -> Container:
-        podman(
-            "run", "-d", "--name", self.name, "--network=host", *env_flags(self.env),
-            self.image, *self.args,
-        )  # fmt: skip
+    def __enter__(self) -> Self:
+        podman("run", "-d", "--name", self.name, *self.flags, self.image, *self.args)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -219,20 +238,27 @@ class Container:
         return time.perf_counter() - started
 
 
-def run(
-    image: str,
-    *args: str,
-    env: Mapping[str, str] | None = None,
-    entrypoint: str | None = None,
-    read_only: bool = False,
-) -> subprocess.CompletedProcess[str]:
-    """`podman run --rm` to completion, on the host's network."""
-    flags = ["--network=host", *env_flags(env or {})]
-    if entrypoint is not None:
-        flags += ["--entrypoint", entrypoint]
-    if read_only:
-        flags.append("--read-only")
-    return podman("run", "--rm", *flags, image, *args, check=False)
+def run(image: str, *args: str, **options: Any) -> subprocess.CompletedProcess[str]:
+    """`podman run --rm IMAGE ARGS` to completion (options as `run_flags` takes them)."""
+    return podman("run", "--rm", *run_flags(**options), image, *args, check=False)
+
+
+def probe_lambda_image(image: str, database_url: str, **options: Any) -> dict[str, Any]:
+    """The package gate's INIT probe (harness/init_probe.py) in a fresh container of the
+    Lambda image, on a read-only root: its report (status, health, compiled, init_ms)."""
+    code = "import sys; sys.path.insert(0, '/var/task')\n" + PACKAGE_PROBE
+    env = {
+        "REFDATA_DATABASE_URL": database_url,
+        "REFDATA_LOG_LEVEL": "WARNING",
+        "AWS_LAMBDA_FUNCTION_NAME": "refdata-api",
+    }
+    done = run(
+        image, "-I", "-B", "-c", code, "/var/task",
+        env=env, entrypoint="/var/lang/bin/python3", read_only=True, **options,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"the probe failed in {image}: {done.stderr[-2000:]}")
+    return last_json(done)
 
 
 def prepared(prog: str) -> tuple[list[str], float]:

@@ -27,9 +27,9 @@ from harness.containers import (
     build,
     podman,
     prepared,
+    probe_lambda_image,
 )
 from harness.databases import migrate
-from harness.init_probe import PACKAGE_PROBE, last_json
 
 IMAGES = {
     "uvicorn": ("Dockerfile", "localhost/refdata:local"),
@@ -41,16 +41,11 @@ def lambda_init_ms(image: str, runs: int) -> list[float]:
     """INIT of `image`, in `runs` fresh containers (root read-only, a SQLite file mounted)."""
     with tempfile.TemporaryDirectory(prefix="refdata-images-") as data:
         migrate(f"sqlite:///{data}/refdata.db")
-        code = "import sys; sys.path.insert(0, '/var/task')\n" + PACKAGE_PROBE
         timings = []
         for _ in range(runs):
-            done = podman(
-                "run", "--rm", "--read-only", "--network=none", "-v", f"{data}:/data",
-                "-e", "REFDATA_DATABASE_URL=sqlite:////data/refdata.db",
-                "-e", "REFDATA_LOG_LEVEL=WARNING", "-e", "AWS_LAMBDA_FUNCTION_NAME=refdata-api",
-                "--entrypoint", "/var/lang/bin/python3", image, "-I", "-B", "-c", code, "/var/task",
-            )  # fmt: skip
-            report = last_json(done)
+            report = probe_lambda_image(
+                image, "sqlite:////data/refdata.db", network="none", volumes=[f"{data}:/data"]
+            )
             if report["status"] != 200 or report["compiled"]:
                 raise RuntimeError(f"the Lambda image's INIT did not serve as it should: {report}")
             timings.append(float(report["init_ms"]))

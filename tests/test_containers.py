@@ -34,12 +34,12 @@ from harness.containers import (
     ensure_standins,
     missing,
     podman,
+    probe_lambda_image,
     run,
 )
 from harness.databases import Database, migrate
 from harness.events import http_v2
 from harness.http import reply
-from harness.init_probe import PACKAGE_PROBE, last_json
 from harness.lambda_runtime import RuntimeEmulator, RuntimeProcess
 from harness.postgres import free_port
 from harness.servers import request_lines
@@ -104,27 +104,21 @@ class UvicornImage(Container):
     127.0.0.1 port, against `database`."""
 
     def __init__(self, database: Database) -> None:
-        super().__init__(
-            UVICORN_IMAGE, env={"REFDATA_DATABASE_URL": seen_from_a_container(database.url)}
-        )
         self.port = free_port()
-
-    def __enter__(self) -> UvicornImage:
-        podman(
-            "run", "-d", "--name", self.name, "--network", OWN_NETWORK,
-            "-p", f"127.0.0.1:{self.port}:8000",
-            "-e", f"REFDATA_DATABASE_URL={self.env['REFDATA_DATABASE_URL']}", self.image,
-        )  # fmt: skip
-        return self
+        super().__init__(
+            UVICORN_IMAGE,
+            env={"REFDATA_DATABASE_URL": seen_from_a_container(database.url)},
+            network=OWN_NETWORK,
+            publish=f"127.0.0.1:{self.port}:8000",
+        )
 
 
 def migrated_by_the_image(backend: Backend) -> Database:
     """A new database, migrated by the image's `alembic upgrade head` (as compose does)."""
     database = backend.new_database()
-    done = podman(
-        "run", "--rm", "--network", OWN_NETWORK,
-        "-e", f"REFDATA_DATABASE_URL={seen_from_a_container(database.url)}",
-        UVICORN_IMAGE, "alembic", "upgrade", "head", check=False,
+    done = run(
+        UVICORN_IMAGE, "alembic", "upgrade", "head",
+        env={"REFDATA_DATABASE_URL": seen_from_a_container(database.url)}, network=OWN_NETWORK,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     return database
@@ -218,18 +212,7 @@ def test_the_lambda_image_imports_its_handler_without_compiling_and_serves(
     # module from its .pyc, /health answered.
     database = backend.new_database()
     migrate(database.url)
-    code = "import sys; sys.path.insert(0, '/var/task')\n" + PACKAGE_PROBE
-    done = run(
-        LAMBDA_IMAGE, "-I", "-B", "-c", code, "/var/task",
-        env={
-            "REFDATA_DATABASE_URL": database.url,
-            "REFDATA_LOG_LEVEL": "WARNING",
-            "AWS_LAMBDA_FUNCTION_NAME": "refdata-api",
-        },
-        entrypoint="/var/lang/bin/python3", read_only=True,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-2000:]
-    report = last_json(done)
+    report = probe_lambda_image(LAMBDA_IMAGE, database.url)
     assert report["status"] == 200
     assert report["health"]["status"] == "ok"
     assert report["compiled"] == []

@@ -73,10 +73,9 @@ _KINDS = (
 def routes(services: Services) -> APIRouter:
     """The conversion routes, answered from `services.cache`."""
     router = APIRouter(tags=[TAG.name], generate_unique_id_function=operation_id)
-    cache = services.cache
-    headers = cached_headers(services.settings.http_max_age_seconds)
+    cache, config = services.cache, services.settings
+    headers = cached_headers(config.http_max_age_seconds)
     # Batches under a server: at most this many at once, each in a worker thread.
-    config = services.settings
     conversion_lanes = Lanes("conversion", config.convert_workers, config.queue_timeout_seconds)
 
     async def answer(
